@@ -1,0 +1,337 @@
+//! The state machine of one document: a `yrs::Doc` plus its [`Presence`].
+//!
+//! [`Document::handle`] takes one decoded message from one session and records what must happen
+//! in an [`Effects`]: updates to **persist**, frames to **reply** to the sender and frames to
+//! **broadcast** to the other sessions. The caller (the document actor) commits `persist` before
+//! it sends any frame, which is what makes "nothing broadcast is ever lost" hold.
+//!
+//! The document never holds I/O handles and never registers observers.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::codec::{encode_sync_step1, encode_sync_step2, encode_update, Inbound};
+use crate::presence::{encode_changes, Presence, OUTDATED_TIMEOUT_MS};
+
+/// Identifies one connection to a document (unique per process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// The v1 encoding of an update that changes nothing (no structs, empty delete set).
+const EMPTY_UPDATE: [u8; 2] = [0, 0];
+
+/// What the actor must do after handling messages, in this order: persist, then send.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// v1 updates (exactly what was integrated) to commit before any frame below is sent.
+    pub persist: Vec<Vec<u8>>,
+    /// Frames for the sender only.
+    pub reply: Vec<Vec<u8>>,
+    /// Frames for every other session of the document.
+    pub broadcast: Vec<Vec<u8>>,
+    /// Awareness entries refused (foreign id or cap reached), for logs and metrics.
+    pub awareness_refused: usize,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_empty() && self.reply.is_empty() && self.broadcast.is_empty()
+    }
+}
+
+/// An update that yrs refused or panicked on. The in-memory document may hold part of it, so
+/// the caller must rebuild the document from what it has committed (and still has pending).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("update rejected by yrs: {0}")]
+    Rejected(String),
+    #[error("yrs panicked while applying the update")]
+    Panicked,
+}
+
+#[derive(Debug)]
+pub struct Document {
+    doc: Doc,
+    presence: Presence,
+}
+
+impl Default for Document {
+    fn default() -> Self {
+        Document::from_doc(Doc::new())
+    }
+}
+
+impl Document {
+    /// Wraps a document rebuilt from storage (see [`crate::snapshot::rebuild`]).
+    pub fn from_doc(doc: Doc) -> Self {
+        Document {
+            doc,
+            presence: Presence::default(),
+        }
+    }
+
+    /// Replaces the presence bookkeeping (to set a different cap).
+    pub fn with_presence(mut self, presence: Presence) -> Self {
+        self.presence = presence;
+        self
+    }
+
+    /// Swaps in a document rebuilt from storage after a failed apply; presence is kept.
+    pub fn replace_doc(&mut self, doc: Doc) {
+        self.doc = doc;
+    }
+
+    /// Frames a new session gets on open: our sync step 1, then every live awareness state.
+    pub fn greeting(&self) -> Vec<Vec<u8>> {
+        let mut frames = vec![encode_sync_step1(&self.state_vector())];
+        frames.extend(self.presence.encode_all());
+        frames
+    }
+
+    pub fn state_vector(&self) -> StateVector {
+        self.doc.transact().state_vector()
+    }
+
+    /// The whole document as one v1 update.
+    pub fn encode_state(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// The part of the document a peer with state vector `sv` misses.
+    pub fn encode_diff(&self, sv: &StateVector) -> Vec<u8> {
+        self.doc.transact().encode_diff_v1(sv)
+    }
+
+    /// Live awareness states.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    /// Handles one message from `from`. On `Err`, nothing was added to `fx`.
+    pub fn handle(
+        &mut self,
+        from: SessionId,
+        msg: Inbound,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<(), ApplyError> {
+        match msg {
+            Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv))),
+            Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
+                if let Some(diff) = self.apply(update)? {
+                    fx.broadcast.push(encode_update(&diff));
+                    fx.persist.push(diff);
+                }
+            }
+            Inbound::Awareness(update) => {
+                let applied = self.presence.apply(from, &update, now_ms);
+                fx.awareness_refused += applied.refused_foreign + applied.refused_full;
+                if !applied.changes.is_empty() {
+                    fx.broadcast.push(encode_changes(&applied.changes));
+                }
+            }
+            Inbound::QueryAwareness => fx.reply.extend(self.presence.encode_all()),
+            Inbound::Auth => {}
+        }
+        Ok(())
+    }
+
+    /// Applies an update that does not come from a session (HTTP API, another node).
+    pub fn apply_external(&mut self, update: Update, fx: &mut Effects) -> Result<(), ApplyError> {
+        if let Some(diff) = self.apply(update)? {
+            fx.broadcast.push(encode_update(&diff));
+            fx.persist.push(diff);
+        }
+        Ok(())
+    }
+
+    /// Integrates an update; returns what it changed (`None` if it added nothing new, e.g. a
+    /// duplicate, or only parts whose dependencies are still missing).
+    fn apply(&mut self, update: Update) -> Result<Option<Vec<u8>>, ApplyError> {
+        let doc = &self.doc;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update)
+                .map_err(|e| ApplyError::Rejected(e.to_string()))?;
+            Ok(txn.encode_update_v1())
+        }));
+        match result {
+            Ok(Ok(diff)) if diff == EMPTY_UPDATE => Ok(None),
+            Ok(Ok(diff)) => Ok(Some(diff)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ApplyError::Panicked),
+        }
+    }
+
+    /// A session ended: remove its awareness states and tell everyone else.
+    pub fn session_left(&mut self, session: SessionId, now_ms: u64, fx: &mut Effects) {
+        let removed = self.presence.remove_session(session, now_ms);
+        if !removed.is_empty() {
+            fx.broadcast.push(encode_changes(&removed));
+        }
+    }
+
+    /// Drops awareness states not renewed for 30 s, as the JavaScript library does.
+    pub fn sweep_presence(&mut self, now_ms: u64, fx: &mut Effects) {
+        let removed = self.presence.sweep(now_ms, OUTDATED_TIMEOUT_MS);
+        if !removed.is_empty() {
+            fx.broadcast.push(encode_changes(&removed));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decode_frame;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use yrs::updates::decoder::Decode;
+    use yrs::{GetString, Text};
+
+    /// A client replica: a yrs doc plus the frames it has not received yet.
+    struct Replica {
+        doc: Doc,
+        inbox: Vec<Vec<u8>>,
+    }
+
+    impl Replica {
+        fn receive(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
+            let mut replies = Vec::new();
+            for msg in decode_frame(frame).expect("server frames decode") {
+                match msg {
+                    Inbound::SyncStep1(sv) => replies.push(encode_sync_step2(
+                        &self.doc.transact().encode_diff_v1(&sv),
+                    )),
+                    Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
+                        self.doc.transact_mut().apply_update(update).expect("apply");
+                    }
+                    _ => {}
+                }
+            }
+            replies
+        }
+    }
+
+    fn deliver(server: &mut Document, from: usize, frame: &[u8], replicas: &mut [Replica]) {
+        for msg in decode_frame(frame).expect("client frames decode") {
+            let mut fx = Effects::default();
+            server
+                .handle(SessionId(from as u64), msg, 0, &mut fx)
+                .expect("valid update");
+            for f in fx.reply {
+                replicas[from].inbox.push(f);
+            }
+            for f in fx.broadcast {
+                for (i, r) in replicas.iter_mut().enumerate() {
+                    if i != from {
+                        r.inbox.push(f.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replicas edit concurrently; the server relays in a random interleaving; all converge.
+    #[test]
+    fn seeded_random_orders_converge() {
+        for seed in 0..20u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut server = Document::default();
+            let mut replicas: Vec<Replica> = (0..4)
+                .map(|_| Replica {
+                    doc: Doc::new(),
+                    inbox: Vec::new(),
+                })
+                .collect();
+            // Handshake: each client sends step 1 and gets step 2.
+            for i in 0..replicas.len() {
+                let step1 = encode_sync_step1(&replicas[i].doc.transact().state_vector());
+                deliver(&mut server, i, &step1, &mut replicas);
+            }
+            for _ in 0..300 {
+                let i = rng.random_range(0..replicas.len());
+                if rng.random_bool(0.5) {
+                    // local edit, sent as an update
+                    let text = replicas[i].doc.get_or_insert_text("t");
+                    let mut txn = replicas[i].doc.transact_mut();
+                    let len = text.get_string(&txn).len() as u32;
+                    if len > 0 && rng.random_bool(0.3) {
+                        let at = rng.random_range(0..len);
+                        text.remove_range(&mut txn, at, 1);
+                    } else {
+                        let at = rng.random_range(0..=len);
+                        text.insert(&mut txn, at, &format!("{}", rng.random_range(0..10)));
+                    }
+                    let update = txn.encode_update_v1();
+                    drop(txn);
+                    deliver(&mut server, i, &encode_update(&update), &mut replicas);
+                } else if !replicas[i].inbox.is_empty() {
+                    // deliver some pending server frame
+                    let k = rng.random_range(0..replicas[i].inbox.len());
+                    let frame = replicas[i].inbox.remove(k);
+                    for reply in replicas[i].receive(&frame) {
+                        deliver(&mut server, i, &reply, &mut replicas);
+                    }
+                }
+            }
+            // Drain everything.
+            while let Some(i) = replicas.iter().position(|r| !r.inbox.is_empty()) {
+                let frame = replicas[i].inbox.remove(0);
+                for reply in replicas[i].receive(&frame) {
+                    deliver(&mut server, i, &reply, &mut replicas);
+                }
+            }
+            let expected = {
+                let d = Doc::new();
+                let t = d.get_or_insert_text("t");
+                d.transact_mut()
+                    .apply_update(Update::decode_v1(&server.encode_state()).expect("state"))
+                    .expect("apply");
+                let s = t.get_string(&d.transact());
+                s
+            };
+            for (i, r) in replicas.iter().enumerate() {
+                let t = r.doc.get_or_insert_text("t");
+                assert_eq!(t.get_string(&r.doc.transact()), expected, "seed {seed} replica {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn duplicate_update_is_not_persisted_or_broadcast_twice() {
+        let client = Doc::new();
+        let t = client.get_or_insert_text("t");
+        let mut txn = client.transact_mut();
+        t.push(&mut txn, "abc");
+        let update = txn.encode_update_v1();
+        drop(txn);
+        let mut server = Document::default();
+        for expected_persist in [1, 0] {
+            let mut fx = Effects::default();
+            let msg = decode_frame(&encode_update(&update)).expect("frame").remove(0);
+            server.handle(SessionId(1), msg, 0, &mut fx).expect("apply");
+            assert_eq!(fx.persist.len(), expected_persist);
+            assert_eq!(fx.broadcast.len(), expected_persist);
+        }
+    }
+
+    #[test]
+    fn greeting_has_step1_and_presence() {
+        let mut server = Document::default();
+        assert_eq!(server.greeting().len(), 1);
+        let frame = crate::codec::encode_awareness([(9u64, 1u32, "{}")].into_iter());
+        let mut fx = Effects::default();
+        let msg = decode_frame(&frame).expect("frame").remove(0);
+        server.handle(SessionId(1), msg, 0, &mut fx).expect("ok");
+        assert_eq!(fx.broadcast.len(), 1);
+        assert_eq!(server.greeting().len(), 2);
+        let mut fx = Effects::default();
+        server.session_left(SessionId(1), 1, &mut fx);
+        assert_eq!(fx.broadcast.len(), 1);
+        assert_eq!(server.greeting().len(), 1);
+    }
+}

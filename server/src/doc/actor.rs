@@ -1,0 +1,406 @@
+//! The document actor: one task that owns a [`Document`] and performs its effects.
+//!
+//! Each turn of the loop takes every command queued at that moment (a *batch*), lets the
+//! document handle them, then runs [`Actor::flush`]:
+//!
+//! 1. **commit** every update integrated in the batch in one store append (group commit);
+//! 2. only then **send** the batch's replies and broadcasts, in order.
+//!
+//! So a frame that could reveal an update to another client is never sent before that update
+//! is durable. If the commit fails, frames stay held and the commit is retried with backoff;
+//! beyond `max_unsaved` bytes, new writes are refused (the writer is closed with 1013).
+//!
+//! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
+//! (`Close::SlowConsumer`) and resyncs on reconnect.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, error, info, info_span, warn, Instrument};
+use weft_crdt::{DocName, Document, Effects, SessionId};
+
+use super::handle::{Close, Command, JoinError, Member};
+use super::registry::Registry;
+use crate::store::LogStats;
+
+/// Most commands handled before a flush: bounds the latency one batch adds.
+const MAX_BATCH: usize = 256;
+/// How often stale awareness states are looked for (the JS library checks every 3 s).
+const SWEEP_EVERY: Duration = Duration::from_secs(3);
+const RETRY_MIN: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+struct Peer {
+    outbound: mpsc::Sender<Bytes>,
+    close: Option<oneshot::Sender<Close>>,
+}
+
+pub(crate) struct Actor {
+    name: DocName,
+    id: u64,
+    rx: mpsc::Receiver<Command>,
+    registry: Registry,
+    doc: Document,
+    peers: HashMap<SessionId, Peer>,
+    /// Effects of handled messages, waiting for their updates to be committed.
+    held: Vec<(Option<SessionId>, Effects)>,
+    /// Integrated updates not yet committed.
+    unsaved: Vec<Bytes>,
+    unsaved_bytes: usize,
+    failures: u32,
+    retry_at: Option<Instant>,
+    idle_since: Option<Instant>,
+    needs_rebuild: bool,
+    log: LogStats,
+    compacting: Arc<AtomicBool>,
+    started: Instant,
+}
+
+impl Actor {
+    pub(crate) fn new(name: DocName, id: u64, rx: mpsc::Receiver<Command>, registry: Registry) -> Self {
+        Actor {
+            name,
+            id,
+            rx,
+            registry,
+            doc: Document::default(),
+            peers: HashMap::new(),
+            held: Vec::new(),
+            unsaved: Vec::new(),
+            unsaved_bytes: 0,
+            failures: 0,
+            retry_at: None,
+            idle_since: Some(Instant::now()),
+            needs_rebuild: false,
+            log: LogStats::default(),
+            compacting: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
+        }
+    }
+
+    pub(crate) async fn run(self) {
+        let span = info_span!("doc", doc = %self.name);
+        self.run_inner().instrument(span).await
+    }
+
+    async fn run_inner(mut self) {
+        if let Err(reason) = self.load().await {
+            error!(%reason, "document load failed; refusing its sessions (nothing was created in its place)");
+            self.registry.remove_if(&self.name, self.id);
+            self.rx.close();
+            while let Some(cmd) = self.rx.recv().await {
+                if let Command::Join { reply, .. } = cmd {
+                    let _ = reply.send(Err(JoinError::LoadFailed(reason.clone())));
+                }
+            }
+            return;
+        }
+        let shutdown = self.registry.shutdown_token();
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle_after = self.registry.settings().doc_idle;
+        loop {
+            let idle_deadline = self.idle_since.map(|t| t + idle_after);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    self.shut_down().await;
+                    return;
+                }
+                cmd = self.rx.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    self.handle(cmd);
+                    for _ in 1..MAX_BATCH {
+                        match self.rx.try_recv() {
+                            Ok(cmd) => self.handle(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                    self.flush().await;
+                }
+                _ = sleep_until(self.retry_at.unwrap_or_else(Instant::now)), if self.retry_at.is_some() => {
+                    self.flush().await;
+                }
+                _ = sweep.tick() => {
+                    let mut fx = Effects::default();
+                    self.doc.sweep_presence(self.now_ms(), &mut fx);
+                    if !fx.is_empty() {
+                        self.held.push((None, fx));
+                        self.flush().await;
+                    }
+                }
+                _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
+                    if self.retire().await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    async fn load(&mut self) -> Result<(), String> {
+        let store = self.registry.store().clone();
+        let stored = store.load(&self.name).await.map_err(|e| e.to_string())?;
+        self.log = stored.log;
+        let parts = stored.parts;
+        let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        self.doc = Document::from_doc(doc);
+        debug!(log_entries = self.log.entries, "document loaded");
+        Ok(())
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join { member, reply } => self.join(member, reply),
+            Command::Messages { from, messages } => {
+                if !self.peers.contains_key(&from) {
+                    return; // already closed by us; its last frames are dropped with it
+                }
+                let max_unsaved = self.registry.settings().max_unsaved;
+                for msg in messages {
+                    if msg.is_write() && self.unsaved_bytes > max_unsaved {
+                        warn!(session = from.0, unsaved = self.unsaved_bytes, "store behind; refusing writes");
+                        self.kick(from, Close::StoreUnavailable);
+                        return;
+                    }
+                    let mut fx = Effects::default();
+                    let now = self.now_ms();
+                    if let Err(e) = self.doc.handle(from, msg, now, &mut fx) {
+                        warn!(session = from.0, error = %e, "invalid update; closing its session");
+                        self.kick(from, Close::InvalidUpdate);
+                        self.needs_rebuild = true;
+                        return;
+                    }
+                    if fx.awareness_refused > 0 {
+                        debug!(session = from.0, refused = fx.awareness_refused, "awareness entries refused");
+                    }
+                    for update in fx.persist.drain(..) {
+                        self.unsaved_bytes += update.len();
+                        self.unsaved.push(Bytes::from(update));
+                    }
+                    self.held.push((Some(from), fx));
+                }
+            }
+            Command::Leave { from } => {
+                if self.peers.remove(&from).is_some() {
+                    self.after_leave(from);
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, member: Member, reply: oneshot::Sender<Result<(), JoinError>>) {
+        let greeting = Effects {
+            reply: self.doc.greeting(),
+            ..Effects::default()
+        };
+        self.peers.insert(
+            member.id,
+            Peer {
+                outbound: member.outbound,
+                close: Some(member.close),
+            },
+        );
+        self.idle_since = None;
+        self.held.push((Some(member.id), greeting));
+        let _ = reply.send(Ok(()));
+    }
+
+    fn after_leave(&mut self, from: SessionId) {
+        let mut fx = Effects::default();
+        self.doc.session_left(from, self.now_ms(), &mut fx);
+        if !fx.is_empty() {
+            self.held.push((None, fx));
+        }
+        if self.peers.is_empty() {
+            self.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// Closes a session from our side.
+    fn kick(&mut self, id: SessionId, why: Close) {
+        if let Some(mut peer) = self.peers.remove(&id) {
+            if let Some(close) = peer.close.take() {
+                let _ = close.send(why);
+            }
+            self.after_leave(id);
+        }
+    }
+
+    /// Commit, then send. See the module docs.
+    async fn flush(&mut self) {
+        if !self.unsaved.is_empty() {
+            let batch = std::mem::take(&mut self.unsaved);
+            match self.registry.store().append(&self.name, batch.clone()).await {
+                Ok(stats) => {
+                    if self.failures > 0 {
+                        info!(after_failures = self.failures, "store commits resumed");
+                    }
+                    self.unsaved_bytes = 0;
+                    self.failures = 0;
+                    self.retry_at = None;
+                    self.log = stats;
+                    self.maybe_compact();
+                }
+                Err(e) => {
+                    self.unsaved = batch;
+                    self.failures += 1;
+                    let backoff = RETRY_MIN
+                        .saturating_mul(1 << self.failures.min(10))
+                        .min(RETRY_MAX);
+                    warn!(error = %e, failures = self.failures, retry_in = ?backoff,
+                          unsaved_bytes = self.unsaved_bytes, "store commit failed; holding updates");
+                    self.retry_at = Some(Instant::now() + backoff);
+                    return;
+                }
+            }
+        }
+        if self.needs_rebuild {
+            self.rebuild().await;
+        }
+        self.deliver();
+    }
+
+    /// Sends every held effect. Only called when nothing is uncommitted.
+    fn deliver(&mut self) {
+        let mut overflowed = Vec::new();
+        for (from, fx) in std::mem::take(&mut self.held) {
+            if let Some(peer) = from.and_then(|id| self.peers.get(&id)) {
+                for frame in fx.reply {
+                    if peer.outbound.try_send(Bytes::from(frame)).is_err() {
+                        overflowed.push(from.unwrap_or(SessionId(0)));
+                        break;
+                    }
+                }
+            }
+            for frame in fx.broadcast {
+                let frame = Bytes::from(frame);
+                for (id, peer) in &self.peers {
+                    if Some(*id) != from && peer.outbound.try_send(frame.clone()).is_err() {
+                        overflowed.push(*id);
+                    }
+                }
+            }
+        }
+        if overflowed.is_empty() {
+            return;
+        }
+        overflowed.sort_unstable();
+        overflowed.dedup();
+        for id in overflowed {
+            warn!(session = id.0, "outbound queue full; closing the session (1013), it will resync");
+            self.kick(id, Close::SlowConsumer);
+        }
+        // The removals of their presence are new effects; they carry no updates.
+        self.deliver();
+    }
+
+    /// After a refused update the in-memory document may hold part of it: rebuild it from
+    /// what is committed. Runs right after a successful flush, so nothing is lost.
+    async fn rebuild(&mut self) {
+        self.needs_rebuild = false;
+        let store = self.registry.store().clone();
+        match store.load(&self.name).await {
+            Ok(stored) => {
+                let parts = stored.parts;
+                match tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts)).await {
+                    Ok(Ok(doc)) => {
+                        self.doc.replace_doc(doc);
+                        info!("document rebuilt from the store after a refused update");
+                    }
+                    Ok(Err(e)) => error!(error = %e, "rebuild failed; keeping the in-memory document"),
+                    Err(e) => error!(error = %e, "rebuild task failed"),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "rebuild postponed: store unavailable");
+                self.needs_rebuild = true;
+            }
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        let settings = self.registry.settings();
+        if self.log.entries < settings.compact_after || self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = self.registry.store().clone();
+        let name = self.name.clone();
+        let flag = self.compacting.clone();
+        self.registry.spawn_background(
+            async move {
+                match store.compact(&name).await {
+                    Ok(c) => info!(
+                        merged_entries = c.merged_entries,
+                        merged_bytes = c.merged_bytes,
+                        snapshot_bytes = c.snapshot_bytes,
+                        "log compacted"
+                    ),
+                    Err(e) => warn!(error = %e, "compaction failed; will retry after more updates"),
+                }
+                flag.store(false, Ordering::Release);
+            }
+            .instrument(info_span!("compact", doc = %self.name)),
+        );
+    }
+
+    /// Idle with no sessions: flush, leave the registry, refuse late joiners (they retry).
+    async fn retire(&mut self) -> bool {
+        self.flush().await;
+        if !self.unsaved.is_empty() || !self.peers.is_empty() {
+            self.idle_since = Some(Instant::now());
+            return false;
+        }
+        self.registry.remove_if(&self.name, self.id);
+        self.rx.close();
+        while let Some(cmd) = self.rx.recv().await {
+            if let Command::Join { reply, .. } = cmd {
+                let _ = reply.send(Err(JoinError::Retired));
+            }
+        }
+        debug!("document unloaded");
+        true
+    }
+
+    /// Server shutdown: handle what is queued, commit it (retrying until the registry's
+    /// deadline ends us), then close every session with 1001.
+    async fn shut_down(&mut self) {
+        self.rx.close();
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Command::Join { reply, .. } => {
+                    let _ = reply.send(Err(JoinError::Retired));
+                }
+                other => self.handle(other),
+            }
+        }
+        loop {
+            self.flush().await;
+            if self.unsaved.is_empty() {
+                break;
+            }
+            tokio::time::sleep(self.retry_at.map_or(RETRY_MIN, |t| t - Instant::now())).await;
+        }
+        let ids: Vec<SessionId> = self.peers.keys().copied().collect();
+        for id in ids {
+            if let Some(mut peer) = self.peers.remove(&id) {
+                if let Some(close) = peer.close.take() {
+                    let _ = close.send(Close::GoingAway);
+                }
+            }
+        }
+        self.registry.remove_if(&self.name, self.id);
+    }
+}

@@ -1,0 +1,14 @@
+//! Documents at run time: one actor task per loaded document, reached through a [`DocHandle`],
+//! created and retired by the [`Registry`].
+//!
+//! - [`handle`]: the command enum and the cloneable handle sessions hold.
+//! - [`actor`]: the task that owns a `weft_crdt::Document` and performs its effects:
+//!   commit to the store first, then send.
+//! - [`registry`]: single-flight creation, idle retirement, shutdown.
+
+pub mod actor;
+pub mod handle;
+pub mod registry;
+
+pub use handle::{Close, DocHandle, JoinError, Member};
+pub use registry::{ActorSettings, Registry};

@@ -1,0 +1,137 @@
+//! The registry: which documents are loaded, and the one place actors are created.
+//!
+//! Creation is single-flight: under the map's lock, a missing document gets a channel and an
+//! actor spawned at once, so concurrent first joins all receive the same handle and share one
+//! load (the actor loads before it reads its queue). An actor leaves the map itself when it
+//! retires (`remove_if` with its own id, so a newer actor is never removed by an older one).
+//!
+//! The lock is a `std::sync::Mutex`: it guards a map lookup/insert only and is never held
+//! across an await.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weft_crdt::{DocName, SessionId};
+
+use super::actor::Actor;
+use super::handle::DocHandle;
+use crate::store::Store;
+
+/// Knobs of every document actor (from the configuration).
+#[derive(Debug, Clone)]
+pub struct ActorSettings {
+    /// Commands queued per actor.
+    pub queue: usize,
+    /// Delay before an actor with no sessions flushes and unloads.
+    pub doc_idle: Duration,
+    /// Log entries that trigger a background compaction.
+    pub compact_after: u64,
+    /// Uncommitted bytes held while the store fails before writes are refused.
+    pub max_unsaved: usize,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    docs: Mutex<HashMap<DocName, DocHandle>>,
+    store: Arc<dyn Store>,
+    settings: ActorSettings,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    next_actor: AtomicU64,
+    next_session: AtomicU64,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, settings: ActorSettings) -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                docs: Mutex::new(HashMap::new()),
+                store,
+                settings,
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                next_actor: AtomicU64::new(1),
+                next_session: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn docs(&self) -> std::sync::MutexGuard<'_, HashMap<DocName, DocHandle>> {
+        // Poisoning needs a panic while holding the lock; the map stays consistent anyway.
+        self.inner.docs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handle of a loaded document, or of a freshly spawned actor that is loading it.
+    pub fn handle(&self, name: &DocName) -> DocHandle {
+        let mut docs = self.docs();
+        if let Some(handle) = docs.get(name) {
+            if !handle.tx.is_closed() {
+                return handle.clone();
+            }
+        }
+        let (tx, rx) = mpsc::channel(self.inner.settings.queue);
+        let id = self.inner.next_actor.fetch_add(1, Ordering::Relaxed);
+        let handle = DocHandle { tx, actor_id: id };
+        docs.insert(name.clone(), handle.clone());
+        let actor = Actor::new(name.clone(), id, rx, self.clone());
+        self.inner.tasks.spawn(actor.run());
+        handle
+    }
+
+    pub(crate) fn remove_if(&self, name: &DocName, actor_id: u64) {
+        let mut docs = self.docs();
+        if docs.get(name).is_some_and(|h| h.actor_id == actor_id) {
+            docs.remove(name);
+        }
+    }
+
+    /// Number of documents loaded (or loading).
+    pub fn loaded(&self) -> usize {
+        self.docs().len()
+    }
+
+    pub fn next_session_id(&self) -> SessionId {
+        SessionId(self.inner.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &ActorSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
+
+    /// Runs a task the shutdown waits for (compactions).
+    pub(crate) fn spawn_background(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.inner.tasks.spawn(task);
+    }
+
+    /// Tells every actor to flush and close its sessions (1001); waits up to `deadline`.
+    /// Returns false if some actor did not finish in time.
+    pub async fn shutdown(&self, deadline: Duration) -> bool {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        tokio::time::timeout(deadline, self.inner.tasks.wait())
+            .await
+            .is_ok()
+    }
+}

@@ -1,0 +1,29 @@
+//! `/healthz`: the process answers. `/readyz`: the store answers too (load balancers use it).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::doc::Registry;
+use crate::http::problem::problem;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+pub async fn readyz(registry: web::Data<Registry>) -> HttpResponse {
+    if registry.is_shutting_down() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "server is shutting down");
+    }
+    match registry.store().ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "store": registry.store().kind(),
+            "documents_loaded": registry.loaded(),
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            problem(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "the document store does not answer")
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The embedded store: SQLite in WAL mode in `WEFT_DATA_DIR/weft.sqlite3`.
+//!
+//! One writer thread owns the write connection and performs **group commit**: it takes every
+//! append request queued at that moment (from any number of documents) and commits them in one
+//! transaction, so one fsync serves them all. Reads (loads, compaction input) use a separate
+//! connection under a mutex on the blocking pool; WAL lets them run beside the writer.
+//!
+//! Log sequence numbers are global and never reused (`AUTOINCREMENT`), so a snapshot can record
+//! the last sequence it merged and compaction can delete exactly what it merged even while new
+//! appends arrive.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+use weft_crdt::DocName;
+
+use super::{Compacted, LogStats, Store, StoreError, Stored};
+use crate::config::SyncMode;
+
+/// Largest number of requests folded into one commit: bounds one transaction's latency.
+const MAX_GROUP: usize = 512;
+/// Append requests waiting for the writer. Senders wait when it is full (backpressure).
+const WRITER_QUEUE: usize = 4096;
+/// Schema version kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    log_entries INTEGER NOT NULL DEFAULT 0,
+    log_bytes   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS updates (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    data   BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_doc_seq ON updates(doc_id, seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+    doc_id   INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    upto_seq INTEGER NOT NULL,
+    data     BLOB NOT NULL
+);
+";
+
+enum WriteOp {
+    Append {
+        doc: DocName,
+        updates: Vec<Bytes>,
+        reply: oneshot::Sender<Result<LogStats, StoreError>>,
+    },
+    ReplaceLog {
+        doc: DocName,
+        snapshot: Vec<u8>,
+        upto_seq: i64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+pub struct EmbeddedStore {
+    writer: mpsc::Sender<WriteOp>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn open(path: &Path, sync: SyncMode) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err)?;
+    let sync = match sync {
+        SyncMode::Full => "FULL",
+        SyncMode::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+    ))
+    .map_err(db_err)?;
+    Ok(conn)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path, sync: SyncMode) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!("cannot create data dir {}: {e}", dir.display()))
+        })?;
+        let path = dir.join("weft.sqlite3");
+        let writer_conn = open(&path, sync)?;
+        let version: i64 = writer_conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Database(format!(
+                "{} has schema version {version}, newer than this weft supports ({SCHEMA_VERSION}); \
+                 upgrade weft or point WEFT_DATA_DIR elsewhere",
+                path.display()
+            )));
+        }
+        writer_conn
+            .execute_batch(&format!("{SCHEMA} PRAGMA user_version={SCHEMA_VERSION};"))
+            .map_err(db_err)?;
+        let reader = open(&path, sync)?;
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+        std::thread::Builder::new()
+            .name("weft-sqlite-writer".into())
+            .spawn(move || writer_loop(writer_conn, rx))
+            .map_err(db_err)?;
+        Ok(EmbeddedStore {
+            writer: tx,
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            // A poisoned lock only means another read panicked; the connection is still usable.
+            let mut conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(db_err)?
+    }
+
+    /// Snapshot (with the sequence it covers) and log entries after it, read consistently.
+    async fn read_parts(&self, doc: &DocName) -> Result<(Stored, i64), StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            let txn = conn.transaction().map_err(db_err)?;
+            let mut stored = Stored::default();
+            let mut upto = 0i64;
+            let id: Option<i64> = txn
+                .query_row(
+                    "SELECT id FROM documents WHERE name = ?1",
+                    [name.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some(id) = id else { return Ok((stored, 0)) };
+            if let Some((seq, data)) = txn
+                .query_row(
+                    "SELECT upto_seq, data FROM snapshots WHERE doc_id = ?1",
+                    [id],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?
+            {
+                upto = seq;
+                stored.parts.push(Bytes::from(data));
+            }
+            let mut stmt = txn
+                .prepare_cached("SELECT seq, data FROM updates WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![id, upto], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .map_err(db_err)?;
+            let mut last = upto;
+            for row in rows {
+                let (seq, data) = row.map_err(db_err)?;
+                stored.log.entries += 1;
+                stored.log.bytes += data.len() as u64;
+                stored.parts.push(Bytes::from(data));
+                last = seq;
+            }
+            drop(stmt);
+            txn.commit().map_err(db_err)?;
+            Ok((stored, last))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn load(&self, doc: &DocName) -> Result<Stored, StoreError> {
+        Ok(self.read_parts(doc).await?.0)
+    }
+
+    async fn append(&self, doc: &DocName, updates: Vec<Bytes>) -> Result<LogStats, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteOp::Append {
+                doc: doc.clone(),
+                updates,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn compact(&self, doc: &DocName) -> Result<Compacted, StoreError> {
+        let (stored, upto_seq) = self.read_parts(doc).await?;
+        if stored.log.entries == 0 {
+            return Ok(Compacted::default());
+        }
+        let name = doc.clone();
+        let parts = stored.parts;
+        let snapshot = tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
+            .await
+            .map_err(db_err)?
+            .map_err(|source| StoreError::Corrupt { doc: name, source })?;
+        let snapshot_bytes = snapshot.len() as u64;
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteOp::ReplaceLog {
+                doc: doc.clone(),
+                snapshot,
+                upto_seq,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(Compacted {
+            merged_entries: stored.log.entries,
+            merged_bytes: stored.log.bytes,
+            snapshot_bytes,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}
+
+/// The writer thread: group commit until every sender is gone.
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&mut conn, &group) {
+            Ok(results) => {
+                for (op, result) in group.into_iter().zip(results) {
+                    reply(op, Ok(result));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                tracing::error!(error = %e, "store commit failed");
+                reply(group.remove(0), Err(e));
+            }
+            Err(e) => {
+                // One bad request must not fail its neighbours: commit each on its own.
+                tracing::warn!(error = %e, ops = group.len(), "group commit failed; retrying one by one");
+                for op in group {
+                    let result = commit_group(&mut conn, std::slice::from_ref(&op))
+                        .map(|mut r| r.remove(0));
+                    reply(op, result);
+                }
+            }
+        }
+    }
+}
+
+fn reply(op: WriteOp, result: Result<LogStats, StoreError>) {
+    match op {
+        WriteOp::Append { reply, .. } => {
+            let _ = reply.send(result);
+        }
+        WriteOp::ReplaceLog { reply, .. } => {
+            let _ = reply.send(result.map(|_| ()));
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats>, StoreError> {
+    let txn = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    let now = now_ms();
+    let mut results = Vec::with_capacity(group.len());
+    for op in group {
+        let doc = match op {
+            WriteOp::Append { doc, .. } | WriteOp::ReplaceLog { doc, .. } => doc,
+        };
+        let id: i64 = txn
+            .prepare_cached(
+                "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+                 ON CONFLICT(name) DO UPDATE SET updated_ms = excluded.updated_ms RETURNING id",
+            )
+            .and_then(|mut s| s.query_row(params![doc.as_str(), now], |r| r.get(0)))
+            .map_err(db_err)?;
+        match op {
+            WriteOp::Append { updates, .. } => {
+                let mut insert = txn
+                    .prepare_cached("INSERT INTO updates (doc_id, data) VALUES (?1, ?2)")
+                    .map_err(db_err)?;
+                let mut bytes = 0u64;
+                for u in updates {
+                    insert.execute(params![id, &u[..]]).map_err(db_err)?;
+                    bytes += u.len() as u64;
+                }
+                let stats = txn
+                    .prepare_cached(
+                        "UPDATE documents SET log_entries = log_entries + ?2, log_bytes = log_bytes + ?3
+                         WHERE id = ?1 RETURNING log_entries, log_bytes",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![id, updates.len() as i64, bytes as i64], |r| {
+                            Ok(LogStats {
+                                entries: r.get::<_, i64>(0)? as u64,
+                                bytes: r.get::<_, i64>(1)? as u64,
+                            })
+                        })
+                    })
+                    .map_err(db_err)?;
+                results.push(stats);
+            }
+            WriteOp::ReplaceLog {
+                snapshot, upto_seq, ..
+            } => {
+                let current: Option<i64> = txn
+                    .query_row("SELECT upto_seq FROM snapshots WHERE doc_id = ?1", [id], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err)?;
+                if current.is_some_and(|c| c >= *upto_seq) {
+                    // Another compaction got further already; ours is stale.
+                    results.push(LogStats::default());
+                    continue;
+                }
+                txn.execute(
+                    "INSERT INTO snapshots (doc_id, upto_seq, data) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, data = excluded.data",
+                    params![id, upto_seq, snapshot],
+                )
+                .map_err(db_err)?;
+                txn.execute(
+                    "DELETE FROM updates WHERE doc_id = ?1 AND seq <= ?2",
+                    params![id, upto_seq],
+                )
+                .map_err(db_err)?;
+                txn.execute(
+                    "UPDATE documents SET
+                        log_entries = (SELECT COUNT(*) FROM updates WHERE doc_id = ?1),
+                        log_bytes = (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM updates WHERE doc_id = ?1)
+                     WHERE id = ?1",
+                    [id],
+                )
+                .map_err(db_err)?;
+                results.push(LogStats::default());
+            }
+        }
+    }
+    txn.commit().map_err(db_err)?;
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Doc, GetString, Text, Transact};
+
+    fn edits(n: usize) -> (Doc, Vec<Bytes>) {
+        let doc = Doc::new();
+        let t = doc.get_or_insert_text("t");
+        let log = (0..n)
+            .map(|i| {
+                let mut txn = doc.transact_mut();
+                t.push(&mut txn, &format!("{i},"));
+                Bytes::from(txn.encode_update_v1())
+            })
+            .collect();
+        (doc, log)
+    }
+
+    #[tokio::test]
+    async fn append_compact_reload_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path(), SyncMode::Normal).expect("open");
+        let name = DocName::parse("round/trip").expect("name");
+        let (doc, log) = edits(100);
+        for chunk in log.chunks(10) {
+            store.append(&name, chunk.to_vec()).await.expect("append");
+        }
+        let loaded = store.load(&name).await.expect("load");
+        assert_eq!(loaded.log.entries, 100);
+        let c = store.compact(&name).await.expect("compact");
+        assert_eq!(c.merged_entries, 100);
+        let (_, more) = edits(1);
+        store.append(&name, more).await.expect("append after compaction");
+        drop(store);
+        let store = EmbeddedStore::open(dir.path(), SyncMode::Normal).expect("reopen");
+        let loaded = store.load(&name).await.expect("load");
+        assert_eq!(loaded.log.entries, 1);
+        let rebuilt = weft_crdt::snapshot::rebuild(&loaded.parts[..1]).expect("rebuild");
+        let text = rebuilt.get_or_insert_text("t");
+        assert_eq!(
+            text.get_string(&rebuilt.transact()),
+            doc.get_or_insert_text("t").get_string(&doc.transact())
+        );
+        assert!(store.load(&DocName::parse("unknown").expect("name")).await.expect("load").parts.is_empty());
+    }
+}

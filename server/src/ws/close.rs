@@ -1,0 +1,57 @@
+//! WebSocket close codes, in one place. Clients get a stable, short reason; logs get the detail.
+
+use actix_ws::{CloseCode, CloseReason};
+use weft_crdt::DecodeError;
+
+use crate::doc::Close;
+
+fn reason(code: CloseCode, text: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(text.to_owned()),
+    }
+}
+
+/// 1001: the server is going away; reconnect later.
+pub fn going_away() -> CloseReason {
+    reason(CloseCode::Away, "server shutting down")
+}
+
+/// 1000: closed after the idle timeout.
+pub fn idle() -> CloseReason {
+    reason(CloseCode::Normal, "idle timeout")
+}
+
+/// 1002 for broken framing, 1007 for an invalid payload (bad update, bad awareness JSON).
+pub fn decode(e: &DecodeError) -> CloseReason {
+    if e.is_protocol_error() {
+        reason(CloseCode::Protocol, "malformed y-protocols message")
+    } else {
+        reason(CloseCode::Invalid, "invalid update or awareness payload")
+    }
+}
+
+/// 1003: y-websocket speaks binary frames only.
+pub fn text_frame() -> CloseReason {
+    reason(CloseCode::Unsupported, "text frames are not supported")
+}
+
+/// 1009: message over the configured limit.
+pub fn too_big() -> CloseReason {
+    reason(CloseCode::Size, "message too big")
+}
+
+/// 1011: the document could not be loaded or its actor stopped.
+pub fn unavailable(text: &str) -> CloseReason {
+    reason(CloseCode::Error, text)
+}
+
+/// Closes requested by the document actor.
+pub fn from_actor(why: Close) -> CloseReason {
+    match why {
+        Close::SlowConsumer => reason(CloseCode::Again, "client too slow; reconnect to resync"),
+        Close::GoingAway => going_away(),
+        Close::InvalidUpdate => reason(CloseCode::Invalid, "update refused"),
+        Close::StoreUnavailable => reason(CloseCode::Again, "storage unavailable; retry later"),
+    }
+}

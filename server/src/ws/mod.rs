@@ -1,0 +1,12 @@
+//! The y-websocket endpoint: `GET /ws/{document}`.
+//!
+//! - [`upgrade`]: validates the request (document name) *before* the upgrade, then starts a session.
+//! - [`session`]: the per-connection loop: socket frames in → decode → document actor; actor
+//!   frames out → socket; keepalive; closing.
+//! - [`close`]: every WebSocket close code Weft sends, in one place.
+
+pub mod close;
+pub mod session;
+pub mod upgrade;
+
+pub use upgrade::{ws_route, WsSettings};

@@ -1,0 +1,73 @@
+//! Accepting a connection: validate the document name (HTTP 400 before any upgrade), upgrade,
+//! and hand the socket to a session task on this worker.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use percent_encoding::percent_decode_str;
+use tracing::{info_span, Instrument};
+use weft_crdt::DocName;
+
+use super::session::Session;
+use crate::doc::Registry;
+use crate::http::problem;
+
+/// Per-connection knobs (from the configuration).
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    pub max_message_size: usize,
+    pub session_queue: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// `GET /ws/{document:.*}`.
+pub async fn ws_route(
+    req: HttpRequest,
+    body: web::Payload,
+    registry: web::Data<Registry>,
+    settings: web::Data<WsSettings>,
+) -> actix_web::Result<HttpResponse> {
+    let raw = req.match_info().get("doc").unwrap_or_default();
+    let decoded = match percent_decode_str(raw).decode_utf8() {
+        Ok(s) => s,
+        Err(_) => {
+            tracing::info!(path = raw, "refused: document name is not UTF-8");
+            return Ok(problem::bad_request(
+                "invalid-document-name",
+                "document name is not valid UTF-8",
+            ));
+        }
+    };
+    let name = match DocName::parse(&decoded) {
+        Ok(name) => name,
+        Err(e) => {
+            tracing::info!(path = raw, error = %e, "refused: invalid document name");
+            return Ok(problem::bad_request("invalid-document-name", &e.to_string()));
+        }
+    };
+    if registry.is_shutting_down() {
+        return Ok(HttpResponse::ServiceUnavailable().finish());
+    }
+    let (response, ws, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
+        .max_frame_size(settings.max_message_size)
+        .aggregate_continuations()
+        .max_continuation_size(settings.max_message_size);
+    let id = registry.next_session_id();
+    let peer = req
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let span = info_span!("conn", conn = id.0, doc = %name, %peer);
+    let session = Session::new(
+        id,
+        name,
+        registry.get_ref().clone(),
+        settings.get_ref().clone(),
+    );
+    // actix workers are single-threaded runtimes: the session lives on this worker, beside
+    // its socket. The document actor may live on another worker; they talk over channels.
+    actix_web::rt::spawn(session.run(ws, stream).instrument(span));
+    Ok(response)
+}
