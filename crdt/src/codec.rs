@@ -179,7 +179,9 @@ pub fn encode_update(update: &[u8]) -> Vec<u8> {
 }
 
 /// An awareness update with `(client id, clock, JSON state)` entries; `"null"` removes a client.
-pub fn encode_awareness<'a>(entries: impl ExactSizeIterator<Item = (u64, u32, &'a str)>) -> Vec<u8> {
+pub fn encode_awareness<'a>(
+    entries: impl ExactSizeIterator<Item = (u64, u32, &'a str)>,
+) -> Vec<u8> {
     let mut body = Vec::new();
     body.write_var(entries.len());
     for (client, clock, json) in entries {

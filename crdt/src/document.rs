@@ -203,9 +203,9 @@ mod tests {
             let mut replies = Vec::new();
             for msg in decode_frame(frame).expect("server frames decode") {
                 match msg {
-                    Inbound::SyncStep1(sv) => replies.push(encode_sync_step2(
-                        &self.doc.transact().encode_diff_v1(&sv),
-                    )),
+                    Inbound::SyncStep1(sv) => {
+                        replies.push(encode_sync_step2(&self.doc.transact().encode_diff_v1(&sv)))
+                    }
                     Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
                         self.doc.transact_mut().apply_update(update).expect("apply");
                     }
@@ -296,7 +296,11 @@ mod tests {
             };
             for (i, r) in replicas.iter().enumerate() {
                 let t = r.doc.get_or_insert_text("t");
-                assert_eq!(t.get_string(&r.doc.transact()), expected, "seed {seed} replica {i}");
+                assert_eq!(
+                    t.get_string(&r.doc.transact()),
+                    expected,
+                    "seed {seed} replica {i}"
+                );
             }
         }
     }
@@ -312,7 +316,9 @@ mod tests {
         let mut server = Document::default();
         for expected_persist in [1, 0] {
             let mut fx = Effects::default();
-            let msg = decode_frame(&encode_update(&update)).expect("frame").remove(0);
+            let msg = decode_frame(&encode_update(&update))
+                .expect("frame")
+                .remove(0);
             server.handle(SessionId(1), msg, 0, &mut fx).expect("apply");
             assert_eq!(fx.persist.len(), expected_persist);
             assert_eq!(fx.broadcast.len(), expected_persist);

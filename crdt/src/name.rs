@@ -66,7 +66,13 @@ mod tests {
 
     #[test]
     fn accepts_path_like_and_unicode_names() {
-        for ok in ["a", "notes/2026-11-27", "Ünïcödé", "x.y~z_1", &"a".repeat(256)] {
+        for ok in [
+            "a",
+            "notes/2026-11-27",
+            "Ünïcödé",
+            "x.y~z_1",
+            &"a".repeat(256),
+        ] {
             assert!(DocName::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -74,7 +80,10 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         assert_eq!(DocName::parse(""), Err(DocNameError::Empty));
-        assert_eq!(DocName::parse(&"a".repeat(257)), Err(DocNameError::TooLong(257)));
+        assert_eq!(
+            DocName::parse(&"a".repeat(257)),
+            Err(DocNameError::TooLong(257))
+        );
         assert_eq!(DocName::parse("a b"), Err(DocNameError::BadChar(' ')));
         assert_eq!(DocName::parse("a?b"), Err(DocNameError::BadChar('?')));
         assert_eq!(DocName::parse("a%b"), Err(DocNameError::BadChar('%')));

@@ -200,9 +200,18 @@ mod tests {
     #[test]
     fn newer_clock_wins_older_is_ignored() {
         let mut p = Presence::default();
-        assert_eq!(p.apply(A, &update(&[(1, 1, "{\"a\":1}")]), 0).changes.len(), 1);
-        assert_eq!(p.apply(A, &update(&[(1, 1, "{\"a\":2}")]), 0).changes.len(), 0);
-        assert_eq!(p.apply(A, &update(&[(1, 2, "{\"a\":2}")]), 0).changes.len(), 1);
+        assert_eq!(
+            p.apply(A, &update(&[(1, 1, "{\"a\":1}")]), 0).changes.len(),
+            1
+        );
+        assert_eq!(
+            p.apply(A, &update(&[(1, 1, "{\"a\":2}")]), 0).changes.len(),
+            0
+        );
+        assert_eq!(
+            p.apply(A, &update(&[(1, 2, "{\"a\":2}")]), 0).changes.len(),
+            1
+        );
         assert_eq!(p.apply(A, &update(&[(1, 2, "null")]), 0).changes.len(), 1);
         assert_eq!(p.live(), 0);
     }

@@ -83,7 +83,10 @@ mod tests {
         assert!(snapshot.len() < total);
         let rebuilt = rebuild(&[snapshot]).expect("rebuild");
         let t2 = rebuilt.get_or_insert_text("t");
-        assert_eq!(t2.get_string(&rebuilt.transact()), t.get_string(&doc.transact()));
+        assert_eq!(
+            t2.get_string(&rebuilt.transact()),
+            t.get_string(&doc.transact())
+        );
     }
 
     #[test]

@@ -142,9 +142,7 @@ impl ServeArgs {
 /// Parses `1048576`, `64KiB`, `32MiB`, `1GiB` (also `KB`/`MB`/`GB`, read as binary units).
 pub fn parse_size(raw: &str) -> Result<usize, String> {
     let raw = raw.trim();
-    let split = raw
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(raw.len());
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (digits, unit) = raw.split_at(split);
     let n: usize = digits
         .parse()

@@ -47,7 +47,10 @@ pub enum ServeError {
 
 /// Opens the store the configuration names.
 pub fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, ServeError> {
-    Ok(Arc::new(EmbeddedStore::open(&args.data_dir, args.sqlite_sync)?))
+    Ok(Arc::new(EmbeddedStore::open(
+        &args.data_dir,
+        args.sqlite_sync,
+    )?))
 }
 
 /// Runs Weft on `listener` until `shutdown` is cancelled, then shuts down in order:

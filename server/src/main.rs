@@ -16,8 +16,12 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-    let listener = TcpListener::bind(args.listen)
-        .with_context(|| format!("cannot listen on {} (set --listen or WEFT_LISTEN)", args.listen))?;
+    let listener = TcpListener::bind(args.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (set --listen or WEFT_LISTEN)",
+            args.listen
+        )
+    })?;
     actix_web::rt::System::new().block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -28,7 +32,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn wait_for_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop weft with SIGKILL");
         return;
     };

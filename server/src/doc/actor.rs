@@ -62,7 +62,12 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    pub(crate) fn new(name: DocName, id: u64, rx: mpsc::Receiver<Command>, registry: Registry) -> Self {
+    pub(crate) fn new(
+        name: DocName,
+        id: u64,
+        rx: mpsc::Receiver<Command>,
+        registry: Registry,
+    ) -> Self {
         Actor {
             name,
             id,
@@ -171,7 +176,11 @@ impl Actor {
                 let max_unsaved = self.registry.settings().max_unsaved;
                 for msg in messages {
                     if msg.is_write() && self.unsaved_bytes > max_unsaved {
-                        warn!(session = from.0, unsaved = self.unsaved_bytes, "store behind; refusing writes");
+                        warn!(
+                            session = from.0,
+                            unsaved = self.unsaved_bytes,
+                            "store behind; refusing writes"
+                        );
                         self.kick(from, Close::StoreUnavailable);
                         return;
                     }
@@ -184,7 +193,11 @@ impl Actor {
                         return;
                     }
                     if fx.awareness_refused > 0 {
-                        debug!(session = from.0, refused = fx.awareness_refused, "awareness entries refused");
+                        debug!(
+                            session = from.0,
+                            refused = fx.awareness_refused,
+                            "awareness entries refused"
+                        );
                     }
                     for update in fx.persist.drain(..) {
                         self.unsaved_bytes += update.len();
@@ -243,7 +256,12 @@ impl Actor {
     async fn flush(&mut self) {
         if !self.unsaved.is_empty() {
             let batch = std::mem::take(&mut self.unsaved);
-            match self.registry.store().append(&self.name, batch.clone()).await {
+            match self
+                .registry
+                .store()
+                .append(&self.name, batch.clone())
+                .await
+            {
                 Ok(stats) => {
                     if self.failures > 0 {
                         info!(after_failures = self.failures, "store commits resumed");
@@ -300,7 +318,10 @@ impl Actor {
         overflowed.sort_unstable();
         overflowed.dedup();
         for id in overflowed {
-            warn!(session = id.0, "outbound queue full; closing the session (1013), it will resync");
+            warn!(
+                session = id.0,
+                "outbound queue full; closing the session (1013), it will resync"
+            );
             self.kick(id, Close::SlowConsumer);
         }
         // The removals of their presence are new effects; they carry no updates.
@@ -315,12 +336,16 @@ impl Actor {
         match store.load(&self.name).await {
             Ok(stored) => {
                 let parts = stored.parts;
-                match tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts)).await {
+                match tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
+                    .await
+                {
                     Ok(Ok(doc)) => {
                         self.doc.replace_doc(doc);
                         info!("document rebuilt from the store after a refused update");
                     }
-                    Ok(Err(e)) => error!(error = %e, "rebuild failed; keeping the in-memory document"),
+                    Ok(Err(e)) => {
+                        error!(error = %e, "rebuild failed; keeping the in-memory document")
+                    }
                     Err(e) => error!(error = %e, "rebuild task failed"),
                 }
             }
@@ -333,7 +358,8 @@ impl Actor {
 
     fn maybe_compact(&mut self) {
         let settings = self.registry.settings();
-        if self.log.entries < settings.compact_after || self.compacting.swap(true, Ordering::AcqRel) {
+        if self.log.entries < settings.compact_after || self.compacting.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let store = self.registry.store().clone();

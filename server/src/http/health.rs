@@ -13,7 +13,11 @@ pub async fn healthz() -> HttpResponse {
 
 pub async fn readyz(registry: web::Data<Registry>) -> HttpResponse {
     if registry.is_shutting_down() {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "server is shutting down");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "server is shutting down",
+        );
     }
     match registry.store().ping().await {
         Ok(()) => HttpResponse::Ok().json(json!({
@@ -23,7 +27,11 @@ pub async fn readyz(registry: web::Data<Registry>) -> HttpResponse {
         })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "the document store does not answer")
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "the document store does not answer",
+            )
         }
     }
 }

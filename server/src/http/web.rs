@@ -20,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
         tracing::warn!(dir = %dir.display(), "web client not built; / serves a hint page");
         cfg.route(
             "/",
-            web::get().to(|| async { HttpResponse::Ok().content_type("text/html").body(NOT_BUILT) }),
+            web::get()
+                .to(|| async { HttpResponse::Ok().content_type("text/html").body(NOT_BUILT) }),
         );
         return;
     }

@@ -172,10 +172,14 @@ impl EmbeddedStore {
                 stored.parts.push(Bytes::from(data));
             }
             let mut stmt = txn
-                .prepare_cached("SELECT seq, data FROM updates WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")
+                .prepare_cached(
+                    "SELECT seq, data FROM updates WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq",
+                )
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![id, upto], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+                .query_map(params![id, upto], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
                 .map_err(db_err)?;
             let mut last = upto;
             for row in rows {
@@ -243,11 +247,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(db_err)
-        })
-        .await
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
     }
 
     fn kind(&self) -> &'static str {
@@ -279,8 +280,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
                 // One bad request must not fail its neighbours: commit each on its own.
                 tracing::warn!(error = %e, ops = group.len(), "group commit failed; retrying one by one");
                 for op in group {
-                    let result = commit_group(&mut conn, std::slice::from_ref(&op))
-                        .map(|mut r| r.remove(0));
+                    let result =
+                        commit_group(&mut conn, std::slice::from_ref(&op)).map(|mut r| r.remove(0));
                     reply(op, result);
                 }
             }
@@ -346,7 +347,11 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats
                 snapshot, upto_seq, ..
             } => {
                 let current: Option<i64> = txn
-                    .query_row("SELECT upto_seq FROM snapshots WHERE doc_id = ?1", [id], |r| r.get(0))
+                    .query_row(
+                        "SELECT upto_seq FROM snapshots WHERE doc_id = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
                     .optional()
                     .map_err(db_err)?;
                 if current.is_some_and(|c| c >= *upto_seq) {
@@ -413,7 +418,10 @@ mod tests {
         let c = store.compact(&name).await.expect("compact");
         assert_eq!(c.merged_entries, 100);
         let (_, more) = edits(1);
-        store.append(&name, more).await.expect("append after compaction");
+        store
+            .append(&name, more)
+            .await
+            .expect("append after compaction");
         drop(store);
         let store = EmbeddedStore::open(dir.path(), SyncMode::Normal).expect("reopen");
         let loaded = store.load(&name).await.expect("load");
@@ -424,6 +432,11 @@ mod tests {
             text.get_string(&rebuilt.transact()),
             doc.get_or_insert_text("t").get_string(&doc.transact())
         );
-        assert!(store.load(&DocName::parse("unknown").expect("name")).await.expect("load").parts.is_empty());
+        assert!(store
+            .load(&DocName::parse("unknown").expect("name"))
+            .await
+            .expect("load")
+            .parts
+            .is_empty());
     }
 }

@@ -31,6 +31,11 @@ pub fn decode(e: &DecodeError) -> CloseReason {
     }
 }
 
+/// 1002: broken WebSocket framing.
+pub fn protocol() -> CloseReason {
+    reason(CloseCode::Protocol, "websocket protocol error")
+}
+
 /// 1003: y-websocket speaks binary frames only.
 pub fn text_frame() -> CloseReason {
     reason(CloseCode::Unsupported, "text frames are not supported")

@@ -113,8 +113,9 @@ impl Session {
                             break End::Close(close::too_big());
                         }
                         Some(Err(e)) => {
-                            warn!(error = %e, "websocket protocol error");
-                            break End::Close(reason_for(e));
+                            let reason = reason_for(e);
+                            warn!(code = ?reason.code, "websocket protocol error");
+                            break End::Close(reason);
                         }
                         None => break End::Gone,
                     }
@@ -141,7 +142,10 @@ impl Session {
     }
 
     /// Registers with the document's actor, retrying if it was just retiring.
-    async fn join(&self, out_tx: mpsc::Sender<Bytes>) -> Result<(DocHandle, oneshot::Receiver<Close>), CloseReason> {
+    async fn join(
+        &self,
+        out_tx: mpsc::Sender<Bytes>,
+    ) -> Result<(DocHandle, oneshot::Receiver<Close>), CloseReason> {
         for _ in 0..JOIN_ATTEMPTS {
             let doc = self.registry.handle(&self.name);
             let (close_tx, close_rx) = oneshot::channel();
@@ -158,7 +162,9 @@ impl Session {
                 Err(JoinError::Retired) => tokio::time::sleep(Duration::from_millis(5)).await,
                 Err(JoinError::LoadFailed(reason)) => {
                     warn!(%reason, "document unavailable");
-                    return Err(close::unavailable("document could not be loaded; retry later"));
+                    return Err(close::unavailable(
+                        "document could not be loaded; retry later",
+                    ));
                 }
             }
         }
@@ -166,10 +172,11 @@ impl Session {
     }
 }
 
+/// actix-ws reports a reassembled (continuation) message over the limit as an I/O error
+/// rather than `Overflow`; it is the same refusal, 1009.
 fn reason_for(e: ProtocolError) -> CloseReason {
-    let _ = e;
-    CloseReason {
-        code: actix_ws::CloseCode::Protocol,
-        description: Some("websocket protocol error".into()),
+    match e {
+        ProtocolError::Io(io) if io.to_string().contains("continuation size") => close::too_big(),
+        _ => close::protocol(),
     }
 }

@@ -43,7 +43,10 @@ pub async fn ws_route(
         Ok(name) => name,
         Err(e) => {
             tracing::info!(path = raw, error = %e, "refused: invalid document name");
-            return Ok(problem::bad_request("invalid-document-name", &e.to_string()));
+            return Ok(problem::bad_request(
+                "invalid-document-name",
+                &e.to_string(),
+            ));
         }
     };
     if registry.is_shutting_down() {
@@ -55,10 +58,7 @@ pub async fn ws_route(
         .aggregate_continuations()
         .max_continuation_size(settings.max_message_size);
     let id = registry.next_session_id();
-    let peer = req
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let span = info_span!("conn", conn = id.0, doc = %name, %peer);
     let session = Session::new(
         id,

@@ -1,0 +1,299 @@
+//! Shared pieces of the black-box tests: the real `weft` binary on a free port, and a Yjs
+//! client built on yrs that speaks the y-websocket protocol over a real WebSocket.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use weft_crdt::codec::{decode_frame, encode_sync_step1, encode_sync_step2, encode_update};
+use weft_crdt::Inbound;
+use yrs::{Doc, ReadTxn, Transact};
+
+/// The `weft` binary built beside this test (target/<profile>/weft).
+pub fn weft_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("WEFT_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("weft");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build -p weft-server` (the test script does)",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `weft serve`; killed on drop.
+pub struct Server {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub child: Child,
+    args: Vec<String>,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn(port, data_dir, &args);
+        let server = Server {
+            port,
+            data_dir: data_dir.to_path_buf(),
+            child,
+            args,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/healthz").is_some_and(|(status, _)| status == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("weft did not become healthy on port {}", self.port);
+    }
+
+    pub fn url(&self, doc: &str) -> String {
+        format!("ws://127.0.0.1:{}/ws/{doc}", self.port)
+    }
+
+    /// SIGKILL: a crash, nothing flushed on purpose.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for weft")
+    }
+
+    /// Starts again on the same port and data folder.
+    pub fn restart(&mut self) {
+        self.child = spawn(self.port, &self.data_dir, &self.args);
+        self.wait_healthy();
+    }
+
+    /// `documents_loaded` from /readyz.
+    pub fn documents_loaded(&self) -> u64 {
+        let (_, body) = http_get(self.port, "/readyz").expect("readyz answers");
+        let key = "\"documents_loaded\":";
+        let at = body.find(key).expect("documents_loaded in readyz") + key.len();
+        body[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("number")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(port: u16, data_dir: &Path, extra: &[String]) -> Child {
+    Command::new(weft_bin())
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--web-dir")
+        .arg(data_dir.join("no-web"))
+        .args(extra)
+        .env(
+            "WEFT_LOG",
+            std::env::var("WEFT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start weft")
+}
+
+/// A minimal blocking HTTP/1.0 GET, enough for health checks.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    Some((status, body))
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A y-websocket client on a yrs document.
+pub struct Client {
+    pub doc: Doc,
+    pub ws: Ws,
+    pub closed: Option<(CloseCode, String)>,
+}
+
+impl Client {
+    /// Connects and sends sync step 1 (like the stock provider).
+    pub async fn connect(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        let mut client = Client {
+            doc: Doc::new(),
+            ws,
+            closed: None,
+        };
+        let step1 = encode_sync_step1(&client.doc.transact().state_vector());
+        client.send(step1).await;
+        client
+    }
+
+    pub async fn send(&mut self, frame: Vec<u8>) {
+        self.ws
+            .send(Message::Binary(frame.into()))
+            .await
+            .expect("send frame");
+    }
+
+    /// Makes a local change and sends it as an update. (Root types must be obtained before
+    /// the transaction: yrs would deadlock taking a second one.)
+    pub async fn edit(&mut self, f: impl FnOnce(&mut yrs::TransactionMut)) {
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            f(&mut txn);
+            txn.encode_update_v1()
+        };
+        self.send(encode_update(&update)).await;
+    }
+
+    /// Appends to the Y.Text `name`.
+    pub async fn push_text(&mut self, name: &str, s: &str) {
+        use yrs::Text;
+        let text = self.doc.get_or_insert_text(name);
+        self.edit(|txn| text.push(txn, s)).await;
+    }
+
+    /// Appends a string to the Y.Array `name`.
+    pub async fn push_item(&mut self, name: &str, s: &str) {
+        use yrs::Array;
+        let array = self.doc.get_or_insert_array(name);
+        self.edit(|txn| {
+            array.push_back(txn, s);
+        })
+        .await;
+    }
+
+    /// Handles one incoming message; false when the socket is closed.
+    pub async fn pump_once(&mut self, timeout: Duration) -> bool {
+        let msg = match tokio::time::timeout(timeout, self.ws.next()).await {
+            Err(_) => return true,
+            Ok(None) => {
+                self.closed
+                    .get_or_insert((CloseCode::Abnormal, String::new()));
+                return false;
+            }
+            Ok(Some(Err(_))) => {
+                self.closed
+                    .get_or_insert((CloseCode::Abnormal, String::new()));
+                return false;
+            }
+            Ok(Some(Ok(msg))) => msg,
+        };
+        match msg {
+            Message::Binary(bytes) => {
+                for m in decode_frame(&bytes).expect("server frames decode") {
+                    match m {
+                        Inbound::SyncStep1(sv) => {
+                            let diff = self.doc.transact().encode_diff_v1(&sv);
+                            self.send(encode_sync_step2(&diff)).await;
+                        }
+                        Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
+                            self.doc.transact_mut().apply_update(update).expect("apply");
+                        }
+                        _ => {}
+                    }
+                }
+                true
+            }
+            Message::Close(frame) => {
+                let (code, reason) = frame
+                    .map(|f| (f.code, f.reason.to_string()))
+                    .unwrap_or((CloseCode::Status, String::new()));
+                self.closed = Some((code, reason));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Processes messages until `cond` holds (true) or the timeout passes (false).
+    pub async fn until(&mut self, timeout: Duration, mut cond: impl FnMut(&Doc) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if cond(&self.doc) {
+                return true;
+            }
+            if !self.pump_once(Duration::from_millis(50)).await {
+                return cond(&self.doc);
+            }
+        }
+        cond(&self.doc)
+    }
+
+    /// Reads until the server closes the socket; returns the close code.
+    pub async fn until_closed(&mut self, timeout: Duration) -> Option<CloseCode> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline && self.closed.is_none() {
+            self.pump_once(Duration::from_millis(50)).await;
+        }
+        self.closed.as_ref().map(|(c, _)| *c)
+    }
+}
+
+pub fn text_of(doc: &Doc, name: &str) -> String {
+    use yrs::GetString;
+    let text = doc.get_or_insert_text(name);
+    text.get_string(&doc.transact())
+}
+
+pub fn array_strings(doc: &Doc, name: &str) -> Vec<String> {
+    use yrs::Array;
+    let array = doc.get_or_insert_array(name);
+    let txn = doc.transact();
+    array.iter(&txn).map(|v| v.to_string(&txn)).collect()
+}
+
+pub const SECS5: Duration = Duration::from_secs(5);
+pub const SECS15: Duration = Duration::from_secs(15);

@@ -1,0 +1,216 @@
+//! Black-box sync tests: the real `weft` binary and yrs-based y-websocket clients.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test]
+async fn two_clients_converge_and_a_late_joiner_gets_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url("notes/converge");
+    let mut a = Client::connect(&url).await;
+    let mut b = Client::connect(&url).await;
+    a.push_text("t", "hello ").await;
+    b.push_text("t", "world").await;
+    let same = |d: &yrs::Doc| text_of(d, "t").len() == 11;
+    assert!(a.until(SECS5, same).await, "a: {:?}", text_of(&a.doc, "t"));
+    assert!(b.until(SECS5, same).await, "b: {:?}", text_of(&b.doc, "t"));
+    assert_eq!(text_of(&a.doc, "t"), text_of(&b.doc, "t"));
+
+    let mut late = Client::connect(&url).await;
+    let expected = text_of(&a.doc, "t");
+    assert!(late.until(SECS5, |d| text_of(d, "t") == expected).await);
+}
+
+#[tokio::test]
+async fn restart_keeps_the_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path(), &[]);
+    let url = server.url("restart");
+    let mut a = Client::connect(&url).await;
+    a.push_text("t", "durable").await;
+    // An observer proves the update was broadcast, hence committed.
+    let mut b = Client::connect(&url).await;
+    assert!(b.until(SECS5, |d| text_of(d, "t") == "durable").await);
+    assert!(server.terminate().success(), "graceful exit");
+    server.restart();
+    let mut fresh = Client::connect(&url).await;
+    assert!(fresh.until(SECS5, |d| text_of(d, "t") == "durable").await);
+}
+
+/// kill -9 while clients write: everything an observer received survives the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_any_client_received() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path(), &[]);
+    let url = server.url("crash");
+    let mut observer = Client::connect(&url).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut writers = Vec::new();
+    for w in 0..3 {
+        let url = url.clone();
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let mut writer = Client::connect(&url).await;
+            let mut n = 0;
+            while !stop.is_cancelled() && writer.closed.is_none() {
+                writer.push_item("items", &format!("w{w}-{n}")).await;
+                n += 1;
+                writer.pump_once(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    let observe_until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < observe_until {
+        observer.pump_once(Duration::from_millis(10)).await;
+    }
+    // Crash while the writers are still writing.
+    server.kill9();
+    stop.cancel();
+    for w in writers {
+        let _ = w.await;
+    }
+    let seen = array_strings(&observer.doc, "items");
+    assert!(
+        seen.len() > 10,
+        "observer received only {} items before the crash",
+        seen.len()
+    );
+    server.restart();
+    let mut fresh = Client::connect(&url).await;
+    let ok = fresh
+        .until(SECS15, |d| {
+            let have = array_strings(d, "items");
+            seen.iter().all(|s| have.contains(s))
+        })
+        .await;
+    assert!(
+        ok,
+        "{} items seen by the observer, {} after restart",
+        seen.len(),
+        array_strings(&fresh.doc, "items").len()
+    );
+}
+
+#[tokio::test]
+async fn twenty_simultaneous_joiners_share_one_copy_and_the_registry_empties() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--doc-idle", "300ms"]);
+    let url = server.url("storm");
+    let clients = futures_util::future::join_all((0..20).map(|i| {
+        let url = url.clone();
+        async move {
+            let mut c = Client::connect(&url).await;
+            c.push_item("who", format!("client-{i}").as_str()).await;
+            c
+        }
+    }))
+    .await;
+    let mut clients = clients;
+    for c in clients.iter_mut() {
+        assert!(
+            c.until(SECS15, |d| array_strings(d, "who").len() == 20)
+                .await,
+            "a client saw only {:?}",
+            array_strings(&c.doc, "who")
+        );
+    }
+    assert_eq!(server.documents_loaded(), 1);
+    drop(clients);
+    let deadline = std::time::Instant::now() + SECS15;
+    while server.documents_loaded() != 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        server.documents_loaded(),
+        0,
+        "the idle document was not unloaded"
+    );
+    // And it comes back from the store with everything.
+    let mut again = Client::connect(&url).await;
+    assert!(
+        again
+            .until(SECS5, |d| array_strings(d, "who").len() == 20)
+            .await
+    );
+}
+
+#[tokio::test]
+async fn oversized_and_garbage_frames_close_only_their_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--max-message-size", "64KiB"]);
+    let url = server.url("hostile");
+    let mut good = Client::connect(&url).await;
+    good.push_text("t", "safe").await;
+
+    let mut big = Client::connect(&url).await;
+    let payload = "x".repeat(100 * 1024);
+    big.push_text("t", &payload).await;
+    assert_eq!(big.until_closed(SECS5).await, Some(CloseCode::Size));
+
+    for garbage in [
+        vec![0x00, 0x02, 0xff],
+        vec![0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f],
+        vec![0x00, 0x02, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00],
+        vec![0x09, 0x00],
+    ] {
+        let mut bad = Client::connect(&url).await;
+        bad.send(garbage.clone()).await;
+        let code = bad.until_closed(SECS5).await;
+        assert!(
+            matches!(code, Some(CloseCode::Protocol) | Some(CloseCode::Invalid)),
+            "{garbage:?} closed with {code:?}"
+        );
+    }
+
+    good.push_text("t", "!").await;
+    let mut fresh = Client::connect(&url).await;
+    assert!(
+        fresh.until(SECS5, |d| text_of(d, "t") == "safe!").await,
+        "got {:?}",
+        text_of(&fresh.doc, "t")
+    );
+    assert!(good.closed.is_none());
+}
+
+/// A client that stops reading is closed with 1013; a client that reads keeps up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_with_1013() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--session-queue", "64"]);
+    let url = server.url("slow");
+    let mut stalled = Client::connect(&url).await;
+    let mut writer = Client::connect(&url).await;
+    let chunk = "y".repeat(32 * 1024);
+    let rounds = 300;
+    let expected = rounds * chunk.len();
+    let reader_url = url.clone();
+    let reader = tokio::spawn(async move {
+        let mut reader = Client::connect(&reader_url).await;
+        let ok = reader
+            .until(Duration::from_secs(60), |d| {
+                text_of(d, "t").len() == expected
+            })
+            .await;
+        (ok, reader.closed.clone())
+    });
+    // Big updates fill the stalled client's socket buffers, then its queue.
+    for _ in 0..rounds {
+        writer.push_text("t", &chunk).await;
+        // Paced so that a reading client (a debug build here) keeps up.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let (caught_up, reader_closed) = reader.await.expect("reader task");
+    assert!(
+        caught_up,
+        "the reading client fell behind (closed: {reader_closed:?})"
+    );
+    assert_eq!(
+        stalled.until_closed(Duration::from_secs(30)).await,
+        Some(CloseCode::Again)
+    );
+}
