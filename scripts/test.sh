@@ -33,7 +33,7 @@ if [ -f web-client/package.json ]; then
     echo "Chromium is missing: install Debian's package (apt-get install -y chromium) — .ci/run does this." >&2
     exit 1
   fi
-  (cd web-client && npm run e2e)
+  (cd web-client && npm run e2e:nobuild)
 fi
 
 echo

@@ -1,0 +1,98 @@
+import { checkDocName } from './names';
+
+export type Route =
+  | { page: 'home' }
+  | { page: 'doc'; name: string }
+  | { page: 'code'; name: string }
+  | { page: 'invalid'; kind: 'doc' | 'code'; raw: string; reason: string };
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Client-side routing on `location.pathname`: `/`, `/d/{name}`, `/code/{name}`. */
+export function parseRoute(pathname: string): Route {
+  for (const [prefix, kind] of [
+    ['/d/', 'doc'],
+    ['/code/', 'code'],
+  ] as const) {
+    if (pathname.startsWith(prefix)) {
+      const raw = safeDecode(pathname.slice(prefix.length));
+      const check = checkDocName(raw);
+      if (check.ok) return kind === 'doc' ? { page: 'doc', name: raw } : { page: 'code', name: raw };
+      return { page: 'invalid', kind, raw, reason: check.reason };
+    }
+  }
+  return { page: 'home' };
+}
+
+/** Document names only contain unreserved characters and `/`, so they go into paths verbatim. */
+export function docPath(name: string): string {
+  return `/d/${name}`;
+}
+
+export function codePath(name: string): string {
+  return `/code/${name}`;
+}
+
+export interface LocationLike {
+  protocol: string;
+  host: string;
+  origin?: string;
+  search: string;
+}
+
+/**
+ * The y-websocket server URL (without the document name).
+ * Priority: `?server=` query param, then build-time `VITE_WEFT_URL`, then
+ * `ws(s)://{location.host}/ws`. A trailing slash is removed because the
+ * provider appends `/{docName}` itself.
+ */
+export function resolveServerUrl(loc: LocationLike, buildTimeUrl?: string): string {
+  const param = new URLSearchParams(loc.search).get('server');
+  let url: string;
+  if (param && param.trim()) url = param.trim();
+  else if (buildTimeUrl && buildTimeUrl.trim()) url = buildTimeUrl.trim();
+  else url = `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/ws`;
+  return url.replace(/\/+$/, '');
+}
+
+/** The URL the stock WebsocketProvider will open: `${serverUrl}/${docName}?{params}`. */
+export function websocketUrl(serverUrl: string, docName: string, params: Record<string, string> = {}): string {
+  const q = new URLSearchParams(params).toString();
+  return `${serverUrl}/${docName}${q ? `?${q}` : ''}`;
+}
+
+/** Provider params: only `token` is passed through from the page URL for now. */
+export function providerParams(search: string): Record<string, string> {
+  const token = new URLSearchParams(search).get('token');
+  return token ? { token } : {};
+}
+
+export function isReadOnly(search: string): boolean {
+  const v = new URLSearchParams(search).get('readonly');
+  return v !== null && v !== '0' && v !== 'false';
+}
+
+/**
+ * Query parameters kept when navigating between the client's own pages
+ * (so a `?server=` override survives going from the list to a document).
+ */
+export function carriedQuery(search: string): string {
+  const from = new URLSearchParams(search);
+  const to = new URLSearchParams();
+  const server = from.get('server');
+  if (server) to.set('server', server);
+  const s = to.toString();
+  return s ? `?${s}` : '';
+}
+
+/** The link to share: `{origin}/d/{name}` (plus a non-default `?server=`; never the token). */
+export function shareLink(origin: string, name: string, search = '', kind: 'doc' | 'code' = 'doc'): string {
+  const path = kind === 'doc' ? docPath(name) : codePath(name);
+  return `${origin}${path}${carriedQuery(search)}`;
+}

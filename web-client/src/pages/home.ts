@@ -1,0 +1,84 @@
+import { checkDocName, randomDocName } from '../lib/names';
+import { formatAgo, loadRecent, removeRecent, type RecentDoc } from '../lib/recent';
+import { defaultStorage } from '../lib/storage';
+import { carriedQuery, codePath, docPath } from '../lib/urls';
+import { brand } from '../ui/chrome';
+import { clear, h } from '../ui/dom';
+
+export function renderHome(root: HTMLElement): void {
+  document.title = 'Weft — documents';
+  const store = defaultStorage();
+  const q = carriedQuery(location.search);
+
+  const input = h('input', {
+    class: 'input big', type: 'text', name: 'name', placeholder: 'e.g. team/meeting-notes',
+    autocomplete: 'off', spellcheck: 'false', maxlength: 256, 'aria-label': 'Document name', 'data-testid': 'new-doc-name',
+  });
+  const error = h('p', { class: 'form-error', 'data-testid': 'name-error', 'aria-live': 'polite' });
+  const kindSelect = h('select', { class: 'input', 'aria-label': 'Editor', 'data-testid': 'new-doc-kind' },
+    h('option', { value: 'doc' }, 'Rich text'), h('option', { value: 'code' }, 'Code'));
+  const submit = h('button', { class: 'btn primary big', type: 'submit', 'data-testid': 'create-doc' }, 'Open');
+  const validate = (showEmpty: boolean) => {
+    const r = checkDocName(input.value);
+    const msg = r.ok || (!showEmpty && input.value === '') ? '' : r.reason;
+    error.textContent = msg;
+    input.setAttribute('aria-invalid', msg ? 'true' : 'false');
+    return r;
+  };
+  input.addEventListener('input', () => validate(false));
+  const form = h('form', { class: 'new-doc', novalidate: true },
+    h('label', { class: 'form-label', for: 'new-doc-name' }, 'Create or open a document'),
+    h('div', { class: 'row' }, input, kindSelect, submit),
+    error,
+    h('p', { class: 'hint' }, 'Letters, digits and - _ . ~ / (up to 256). The same name opens the same document for everyone.'));
+  input.id = 'new-doc-name';
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const r = validate(true);
+    if (!r.ok) {
+      input.focus();
+      return;
+    }
+    location.assign((kindSelect.value === 'code' ? codePath(r.name) : docPath(r.name)) + q);
+  });
+  const randomBtn = h('button', { class: 'btn ghost', type: 'button', 'data-testid': 'random-doc' }, 'New blank document');
+  randomBtn.addEventListener('click', () => location.assign(docPath(randomDocName()) + q));
+
+  const recentBox = h('ul', { class: 'recent', 'data-testid': 'recent' });
+  const renderRecent = (list: RecentDoc[]) => {
+    clear(recentBox);
+    if (list.length === 0) {
+      recentBox.append(h('li', { class: 'empty' }, 'No recent documents on this device yet.'));
+      return;
+    }
+    for (const r of list) {
+      const href = (r.kind === 'code' ? codePath(r.name) : docPath(r.name)) + q;
+      const remove = h('button', { class: 'icon-btn', type: 'button', title: 'Remove from recent', 'aria-label': `Remove ${r.name} from recent` }, '×');
+      remove.addEventListener('click', () => renderRecent(removeRecent(store, r.name, r.kind)));
+      recentBox.append(h('li', {},
+        h('a', { class: 'recent-link', href },
+          h('span', { class: `doc-icon ${r.kind}`, 'aria-hidden': 'true' }, r.kind === 'code' ? '{ }' : '¶'),
+          h('span', { class: 'recent-name' }, r.name),
+          h('span', { class: 'recent-when' }, formatAgo(r.openedAt))),
+        remove));
+    }
+  };
+  renderRecent(loadRecent(store));
+
+  root.append(
+    h('header', { class: 'topbar' }, h('div', { class: 'topbar-left' }, brand())),
+    h('main', { class: 'home' },
+      h('section', { class: 'card' }, h('h1', {}, 'Documents'), form, h('div', { class: 'or' }, randomBtn)),
+      h('section', { class: 'card' }, h('h2', {}, 'Recent'), recentBox)));
+  input.focus();
+}
+
+export function renderInvalid(root: HTMLElement, raw: string, reason: string): void {
+  document.title = 'Weft — invalid document name';
+  root.append(
+    h('header', { class: 'topbar' }, h('div', { class: 'topbar-left' }, brand())),
+    h('main', { class: 'home' }, h('section', { class: 'card' },
+      h('h1', {}, 'Invalid document name'),
+      h('p', {}, h('code', {}, raw || '(empty)'), ' — ', reason),
+      h('p', {}, h('a', { href: `/${carriedQuery(location.search)}` }, '← All documents')))));
+}
