@@ -105,9 +105,12 @@ fn decode_one(cursor: &mut Cursor<'_>) -> Result<Inbound, DecodeError> {
             let sub: u64 = cursor.read_var().map_err(malformed)?;
             let body = cursor.read_buf().map_err(malformed)?;
             match sub {
-                s if s == SYNC_STEP1 as u64 => StateVector::decode_v1(body)
-                    .map(Inbound::SyncStep1)
-                    .map_err(malformed),
+                s if s == SYNC_STEP1 as u64 => {
+                    check_count(body, 2, "state vector").map_err(malformed)?;
+                    StateVector::decode_v1(body)
+                        .map(Inbound::SyncStep1)
+                        .map_err(malformed)
+                }
                 s if s == SYNC_STEP2 as u64 => Ok(Inbound::SyncStep2 {
                     update: decode_update(body)?,
                     len: body.len(),
@@ -121,6 +124,7 @@ fn decode_one(cursor: &mut Cursor<'_>) -> Result<Inbound, DecodeError> {
         }
         t if t == MSG_AWARENESS as u64 => {
             let body = cursor.read_buf().map_err(malformed)?;
+            check_count(body, 3, "awareness update").map_err(malformed)?;
             let update = AwarenessUpdate::decode_v1(body).map_err(malformed)?;
             for (client, entry) in &update.clients {
                 if serde_json::from_str::<serde::de::IgnoredAny>(&entry.json).is_err() {
@@ -143,9 +147,28 @@ fn decode_one(cursor: &mut Cursor<'_>) -> Result<Inbound, DecodeError> {
     }
 }
 
+/// Refuses a body whose leading entry count cannot fit in it, each entry taking at least
+/// `min_entry` bytes. yrs reserves room for a declared count before reading the entries, so a
+/// few bytes declaring a billion entries made it allocate (and, for its hash maps, touch)
+/// gigabytes: found by the `decode_frame` and `apply_update` fuzz targets (see
+/// `crdt/tests/fuzz_regressions.rs`). Applies to awareness updates (3 bytes per entry), state
+/// vectors (2) and the client count of updates (3).
+fn check_count(body: &[u8], min_entry: usize, what: &str) -> Result<(), String> {
+    let mut cursor = Cursor::new(body);
+    let count: u64 = cursor.read_var().map_err(|e| e.to_string())?;
+    if count > (body.len() / min_entry) as u64 {
+        return Err(format!(
+            "{what} declares {count} entries in {} bytes",
+            body.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes a v1 update. yrs has panicked on malformed updates before (y-crdt #415), so a
 /// panic here is caught and reported as a bad update: the decode touches no shared state.
 fn decode_update(body: &[u8]) -> Result<Update, DecodeError> {
+    check_count(body, 3, "update").map_err(DecodeError::BadUpdate)?;
     match catch_unwind(AssertUnwindSafe(|| Update::decode_v1(body))) {
         Ok(Ok(update)) => Ok(update),
         Ok(Err(e)) => Err(DecodeError::BadUpdate(e.to_string())),
@@ -242,6 +265,24 @@ mod tests {
         ] {
             assert!(decode_frame(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    /// Fuzzing finding (`decode_frame`, `apply_update`): an awareness message declaring ~1.4
+    /// billion entries in 7 bytes made yrs reserve a 66 GB hash map (an abort under a memory
+    /// limit). Now refused as malformed before yrs sees it.
+    #[test]
+    fn absurd_counts_are_refused_before_allocating() {
+        let awareness_bomb = [0x01, 0x07, 0x81, 0xf9, 0x85, 0xcf, 0x05, 0x00, 0x04];
+        assert!(matches!(
+            decode_frame(&awareness_bomb),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut update_bomb = vec![MSG_SYNC, SYNC_UPDATE, 6];
+        update_bomb.extend([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
+        assert!(matches!(
+            decode_frame(&update_bomb),
+            Err(DecodeError::BadUpdate(_))
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::codec::{encode_sync_step1, encode_sync_step2, encode_update, Inbound};
@@ -32,6 +33,8 @@ pub struct Effects {
     pub broadcast: Vec<Vec<u8>>,
     /// Awareness entries refused (foreign id or cap reached), for logs and metrics.
     pub awareness_refused: usize,
+    /// The sender tried to own more awareness ids than its quota: the caller closes it.
+    pub awareness_over_quota: bool,
 }
 
 impl Effects {
@@ -128,7 +131,9 @@ impl Document {
             }
             Inbound::Awareness(update) => {
                 let applied = self.presence.apply(from, &update, now_ms);
-                fx.awareness_refused += applied.refused_foreign + applied.refused_full;
+                fx.awareness_refused +=
+                    applied.refused_foreign + applied.refused_full + applied.refused_quota;
+                fx.awareness_over_quota |= applied.refused_quota > 0;
                 if !applied.changes.is_empty() {
                     fx.broadcast.push(encode_changes(&applied.changes));
                 }
@@ -156,6 +161,11 @@ impl Document {
             let mut txn = doc.transact_mut();
             txn.apply_update(update)
                 .map_err(|e| ApplyError::Rejected(e.to_string()))?;
+            if !pending_merges(&txn) {
+                return Err(ApplyError::Rejected(
+                    "update leaves a pending part that cannot be merged".into(),
+                ));
+            }
             Ok(txn.encode_update_v1())
         }));
         match result {
@@ -181,6 +191,32 @@ impl Document {
             fx.broadcast.push(encode_changes(&removed));
         }
     }
+}
+
+/// Whether the document can still encode its full state. yrs 0.28.1 accepts some malformed
+/// updates whose pending part (waiting for missing dependencies) it cannot merge again, and then
+/// panics (an `unwrap` in `merge_pending_v1`) on every later `encode_state_as_update_v1`, so one
+/// client could make a document unsaveable. Found by the `apply_update` fuzz target. This does
+/// what `merge_pending_v1` does, fallibly: merge the state, the pending blocks and the pending
+/// delete set. It runs only while something is pending (rare: an update whose dependencies have
+/// not arrived) and then costs one full-state encode.
+fn pending_merges<T: ReadTxn>(txn: &T) -> bool {
+    let store = txn.store();
+    let pending = store.pending_update().map(|p| p.update.encode_v1());
+    let pending_ds = store.pending_ds().map(|ds| {
+        // A v1 update with no blocks (client count 0) followed by the delete set.
+        let mut u = vec![0u8];
+        u.extend(ds.encode_v1());
+        u
+    });
+    if pending.is_none() && pending_ds.is_none() {
+        return true;
+    }
+    let state = txn.encode_diff_v1(&StateVector::default());
+    let mut parts: Vec<&[u8]> = vec![&state];
+    parts.extend(pending.as_deref());
+    parts.extend(pending_ds.as_deref());
+    yrs::merge_updates_v1(&parts).is_ok()
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ use crate::document::SessionId;
 pub const OUTDATED_TIMEOUT_MS: u64 = 30_000;
 /// Default cap on distinct awareness ids per document (far above any real room).
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+/// Default cap on awareness ids one session may own: a stock client owns exactly one; a few
+/// more allow tabs sharing a socket. Stock providers also relay *other* clients' states;
+/// those are refused as foreign and do not count.
+pub const DEFAULT_MAX_PER_SESSION: usize = 8;
 
 const NULL: &str = "null";
 
@@ -44,25 +48,32 @@ pub struct Applied {
     pub refused_foreign: usize,
     /// Entries refused because the per-document cap was reached.
     pub refused_full: usize,
+    /// Entries refused because the session already owns its quota of ids.
+    pub refused_quota: usize,
 }
 
 #[derive(Debug)]
 pub struct Presence {
     entries: HashMap<u64, Entry>,
+    /// How many ids each session owns.
+    owned: HashMap<SessionId, usize>,
     max_entries: usize,
+    max_per_session: usize,
 }
 
 impl Default for Presence {
     fn default() -> Self {
-        Presence::new(DEFAULT_MAX_ENTRIES)
+        Presence::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PER_SESSION)
     }
 }
 
 impl Presence {
-    pub fn new(max_entries: usize) -> Self {
+    pub fn new(max_entries: usize, max_per_session: usize) -> Self {
         Presence {
             entries: HashMap::new(),
-            max_entries,
+            owned: HashMap::new(),
+            max_entries: max_entries.max(1),
+            max_per_session: max_per_session.max(1),
         }
     }
 
@@ -95,6 +106,10 @@ impl Presence {
                     if incoming.clock == 0 || is_null {
                         continue;
                     }
+                    if self.owned.get(&from).copied().unwrap_or(0) >= self.max_per_session {
+                        applied.refused_quota += 1;
+                        continue;
+                    }
                     self.entries.entry(client).or_insert(Entry {
                         clock: 0,
                         state: None,
@@ -108,9 +123,17 @@ impl Presence {
             if !(newer || removes_live) {
                 continue;
             }
+            if entry.owner.is_none() {
+                let owned = self.owned.entry(from).or_default();
+                if *owned >= self.max_per_session {
+                    applied.refused_quota += 1;
+                    continue;
+                }
+                *owned += 1;
+                entry.owner = Some(from);
+            }
             entry.clock = incoming.clock;
             entry.updated_ms = now_ms;
-            entry.owner = Some(from);
             entry.state = (!is_null).then(|| incoming.json.clone());
             applied
                 .changes
@@ -121,6 +144,7 @@ impl Presence {
 
     /// Removes every state owned by a session that ended; returns the removals to broadcast.
     pub fn remove_session(&mut self, session: SessionId, now_ms: u64) -> Vec<Change> {
+        self.owned.remove(&session);
         let mut removed = Vec::new();
         for (client, e) in self.entries.iter_mut() {
             if e.owner != Some(session) {
@@ -230,8 +254,27 @@ mod tests {
     }
 
     #[test]
+    fn a_session_owns_at_most_its_quota() {
+        let mut p = Presence::new(100, 2);
+        assert_eq!(
+            p.apply(A, &update(&[(1, 1, "{}"), (2, 1, "{}")]), 0)
+                .changes
+                .len(),
+            2
+        );
+        let r = p.apply(A, &update(&[(3, 1, "{}")]), 0);
+        assert_eq!(r.changes.len(), 0);
+        assert_eq!(r.refused_quota, 1);
+        // Renewals of owned ids are not new ids.
+        assert_eq!(p.apply(A, &update(&[(1, 2, "{}")]), 0).changes.len(), 1);
+        // Once A leaves, its quota is free again.
+        p.remove_session(A, 1);
+        assert_eq!(p.apply(A, &update(&[(3, 1, "{}")]), 2).changes.len(), 1);
+    }
+
+    #[test]
     fn stale_states_are_swept_and_cap_holds() {
-        let mut p = Presence::new(2);
+        let mut p = Presence::new(2, 8);
         p.apply(A, &update(&[(1, 1, "{}"), (2, 1, "{}")]), 0);
         assert_eq!(p.apply(A, &update(&[(3, 1, "{}")]), 0).refused_full, 1);
         p.apply(A, &update(&[(2, 2, "{}")]), 20_000);

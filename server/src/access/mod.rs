@@ -1,0 +1,149 @@
+//! Who may connect, and how much they may use: checked at the edge, before the WebSocket
+//! upgrade, so a refused client never sees a byte of a document.
+//!
+//! ```text
+//!  GET /ws/{doc} ──► name (400) ──► Origin allow-list (403) ──► token (401) ──► scope (403)
+//!                ──► connections per document / per IP (429) ──► upgrade ──► session
+//!                                                     session: read-only filter, message rate
+//!                                                     (1008), awareness ids (1008), expiry (4401)
+//! ```
+//!
+//! - [`token`]: JWT HS256 claims (`doc`, `access`, `exp`, `user`), minting and verification.
+//! - [`gate`]: the pre-upgrade checks, as one [`Gate`] shared by every worker; refusals map to
+//!   HTTP statuses in one place.
+//! - [`limits`]: connection counting (RAII permits) and the per-connection token bucket.
+//!
+//! This module must not touch documents or the store: it only admits, refuses and counts.
+
+pub mod gate;
+pub mod limits;
+pub mod token;
+
+use std::time::Duration;
+
+pub use gate::{Admission, Gate, Refusal, SessionLimits};
+pub use token::{Access, Claims, Keys, TokenError};
+
+/// Default most open connections to one document (far above a real editing room; the
+/// `conns` benchmark uses 10 per document, `fanout` 50).
+pub const DEFAULT_MAX_CONNS_PER_DOC: usize = 2_000;
+/// Default most open connections from one IP address. Behind a reverse proxy every client has
+/// the proxy's address: raise it (or set 0) there and limit at the proxy. High enough for the
+/// 10,000-connection capacity benchmark from one host.
+pub const DEFAULT_MAX_CONNS_PER_IP: usize = 20_000;
+/// Default sustained WebSocket messages per second per connection. Typing sends ~10–30, but
+/// programmatic clients (imports, AI edits, a replayed editing trace: ~15,000/s) legitimately
+/// send far more; the limit is there to stop floods well above that.
+pub const DEFAULT_MAX_MESSAGES_PER_SEC: u32 = 20_000;
+/// Default token-bucket burst: messages a connection may send at once after being quiet.
+pub const DEFAULT_MESSAGE_BURST: u32 = 40_000;
+/// Default distinct awareness client ids one connection may introduce (a stock provider uses 1;
+/// a reconnect reuses it).
+pub const DEFAULT_MAX_AWARENESS_IDS_PER_CONN: usize = 8;
+
+/// A secret from the command line or environment; never printed, not even by `Debug`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// clap value parser: an empty secret is an error, never "run open" by accident.
+pub fn parse_secret(raw: &str) -> Result<Secret, String> {
+    if raw.is_empty() {
+        return Err("the auth secret must not be empty (unset it to run open)".into());
+    }
+    Ok(Secret(raw.to_owned()))
+}
+
+/// Access control and limits for `weft serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccessArgs {
+    /// Secret that signs access tokens (JWT HS256). When set, every WebSocket connection needs a token (`token` query parameter or `Authorization: Bearer`). Without it Weft runs open. Use 32+ random bytes.
+    #[arg(long, env = "WEFT_AUTH_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub auth_secret: Option<Secret>,
+
+    /// Comma-separated browser origins allowed to connect (e.g. `https://app.example.com`). A request whose Origin header is not listed is refused with 403. Unset: any origin.
+    #[arg(long, env = "WEFT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Most open connections to one document; more are refused with HTTP 429. 0: no limit.
+    #[arg(long, env = "WEFT_MAX_CONNS_PER_DOC", default_value_t = DEFAULT_MAX_CONNS_PER_DOC)]
+    pub max_conns_per_doc: usize,
+
+    /// Most open connections from one IP address; more are refused with HTTP 429. 0: no limit.
+    #[arg(long, env = "WEFT_MAX_CONNS_PER_IP", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]
+    pub max_conns_per_ip: usize,
+
+    /// Sustained WebSocket messages per second per connection; a faster client is closed with 1008. 0: no limit.
+    #[arg(long, env = "WEFT_MAX_MESSAGES_PER_SEC", default_value_t = DEFAULT_MAX_MESSAGES_PER_SEC)]
+    pub max_messages_per_sec: u32,
+
+    /// Messages a connection may send in a burst above --max-messages-per-sec.
+    #[arg(long, env = "WEFT_MESSAGE_BURST", default_value_t = DEFAULT_MESSAGE_BURST)]
+    pub message_burst: u32,
+
+    /// Awareness client ids one connection may own (stock clients own one); claiming more closes it with 1008.
+    #[arg(long, env = "WEFT_MAX_AWARENESS_IDS_PER_CONN", default_value_t = DEFAULT_MAX_AWARENESS_IDS_PER_CONN)]
+    pub max_awareness_ids_per_conn: usize,
+
+    /// Distinct awareness entries one document tracks; further new ids are ignored (logged).
+    #[arg(long, env = "WEFT_MAX_AWARENESS_PER_DOC", default_value_t = weft_crdt::presence::DEFAULT_MAX_ENTRIES)]
+    pub max_awareness_per_doc: usize,
+}
+
+/// `weft token`: print a signed access token.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// The server's secret (the same WEFT_AUTH_SECRET `weft serve` uses).
+    #[arg(long, env = "WEFT_AUTH_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub auth_secret: Secret,
+
+    /// Document name, or a prefix ending in `*` (`notes/*`; `*` alone: every document).
+    #[arg(long)]
+    pub doc: String,
+
+    /// `read` (document, live updates, awareness) or `write` (also edits).
+    #[arg(long, value_enum)]
+    pub access: Access,
+
+    /// How long the token is valid (1h, 30m, 7d).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+
+    /// User name carried in the token (shown in server logs).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+/// Why `weft token` could not mint a token.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("--doc {0:?} is neither a document name nor a prefix ending in '*'")]
+    BadScope(String),
+    #[error("signing failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+/// Mints the token `weft token` prints.
+pub fn mint_token(args: &TokenArgs) -> Result<String, MintError> {
+    let valid = match args.doc.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => !prefix.contains('*'),
+        None => weft_crdt::DocName::parse(&args.doc).is_ok(),
+    };
+    if !valid {
+        return Err(MintError::BadScope(args.doc.clone()));
+    }
+    let keys = Keys::new(args.auth_secret.expose());
+    Ok(keys.mint(&args.doc, args.access, args.ttl, args.user.as_deref())?)
+}
