@@ -1,0 +1,534 @@
+//! One Hocuspocus connection: several documents multiplexed over one socket.
+//!
+//! ```text
+//!  socket ──frame──► codec::decode ──(key, message)──► per-document state ──[Inbound]──► actor
+//!  socket ◄──key ++ frame── SelectAll of every document's outbound queue ◄───────────── actors
+//! ```
+//!
+//! A document opens on its Auth message (or, when Weft runs open, on its first message: v2
+//! providers without a token send none). Each open document is a separate member of its actor,
+//! with its own [`SessionId`], bounded outbound queue, access and expiry; frames from the
+//! actor get the document's routing key prefixed. The connection-level rules of the
+//! y-websocket session hold for the whole socket: malformed input (1002/1007), text frames
+//! (1003), message rate (1008), idle timeout, pings. A close the actor asks for (slow consumer,
+//! refused update, store failing, shutdown) closes the whole socket with the same code; the
+//! provider reconnects and resyncs every document.
+//!
+//! Acknowledgements: every sync step 2 and update is answered with SyncStatus, `true` once the
+//! document actor has accepted it (it commits it before any other client can see it), `false`
+//! when refused (read-only). Hocuspocus itself answers after applying in memory, so this is at
+//! least as strong; a commit-level acknowledgement needs a barrier command in `doc`.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use bytes::Bytes;
+use futures_util::stream::{self, LocalBoxStream, PollNext, SelectAll, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use weft_crdt::codec::{MSG_SYNC, SYNC_STEP2};
+use weft_crdt::{DocName, Inbound, SessionId};
+
+use super::codec::{self, Frame, Message};
+use crate::access::limits::{ConnPermit, TokenBucket};
+use crate::access::{Access, Admission, Gate, Refusal, SessionLimits, TokenError};
+use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
+use crate::ws::close;
+use crate::ws::WsSettings;
+
+/// Joins retried when the actor retires just as we arrive (each retry gets a fresh actor).
+const JOIN_ATTEMPTS: usize = 5;
+/// Documents one connection may have open or refused at once; more close it with 1008. Each
+/// open document is an actor member and may load a document, so this bounds what one socket
+/// can make the server do (the `/ws` endpoint needs one connection per document).
+pub const MAX_DOCS_PER_CONN: usize = 256;
+
+/// One document open on this connection.
+struct OpenDoc {
+    name: DocName,
+    /// Distinguishes this opening from an earlier one under the same key, whose frames and
+    /// close may still be in flight.
+    slot: u64,
+    id: SessionId,
+    handle: DocHandle,
+    /// `varString(key)`, prefixed to every frame from the actor.
+    prefix: Bytes,
+    access: Access,
+    expires_at: Option<Instant>,
+    /// Holds this document's slot in the connection limits until it closes.
+    _permit: ConnPermit,
+    /// Sync step 1s sent to the actor whose step 2 reply has not been forwarded yet.
+    step1_pending: usize,
+    /// SyncStatus answers held back while `step1_pending > 0` (see [`HpSession::forward`]).
+    held_acks: Vec<bool>,
+}
+
+/// What the actors of the open documents send this connection.
+enum Out {
+    Frame(Bytes),
+    /// The actor asked us to close (`Ok`), or dropped us (`Err`: it stopped).
+    Closed(Result<Close, oneshot::error::RecvError>),
+}
+
+/// Why the loop ended; decides the close frame.
+enum End {
+    Gone,
+    Close(CloseReason),
+}
+
+pub struct HpSession {
+    conn: u64,
+    registry: Registry,
+    settings: WsSettings,
+    gate: Gate,
+    limits: SessionLimits,
+    peer_ip: Option<IpAddr>,
+    docs: HashMap<String, OpenDoc>,
+    /// Keys refused since their last Auth: their other messages are dropped without a word.
+    denied: HashSet<String>,
+    next_slot: u64,
+    outbound: SelectAll<LocalBoxStream<'static, (String, u64, Out)>>,
+}
+
+impl HpSession {
+    pub fn new(
+        conn: u64,
+        registry: Registry,
+        settings: WsSettings,
+        gate: Gate,
+        peer_ip: Option<IpAddr>,
+    ) -> Self {
+        HpSession {
+            conn,
+            limits: gate.session_limits(),
+            registry,
+            settings,
+            gate,
+            peer_ip,
+            docs: HashMap::new(),
+            denied: HashSet::new(),
+            next_slot: 1,
+            outbound: SelectAll::new(),
+        }
+    }
+
+    pub async fn run(mut self, mut ws: actix_ws::Session, mut stream: AggregatedMessageStream) {
+        debug!(conn = self.conn, "hocuspocus connection open");
+        let mut ping = tokio::time::interval(self.settings.ping_interval);
+        ping.reset();
+        let mut last_heard = Instant::now();
+        let mut bucket = TokenBucket::new(
+            self.limits.max_messages_per_sec,
+            self.limits.message_burst,
+            last_heard,
+        );
+        let end = loop {
+            let expiry = self.docs.values().filter_map(|d| d.expires_at).min();
+            tokio::select! {
+                biased;
+                item = self.outbound.next(), if !self.outbound.is_empty() => {
+                    let Some((key, slot, out)) = item else { continue };
+                    let Some(doc) = self.docs.get_mut(&key).filter(|d| d.slot == slot) else {
+                        continue; // from a document closed since; dropped with it
+                    };
+                    match out {
+                        Out::Frame(frame) => {
+                            if ws.binary(codec::wrap(&doc.prefix, &frame)).await.is_err() {
+                                break End::Gone;
+                            }
+                            // A sync step 2 from the actor only ever answers our step 1.
+                            if frame.starts_with(&[MSG_SYNC, SYNC_STEP2]) && doc.step1_pending > 0 {
+                                doc.step1_pending -= 1;
+                                if doc.step1_pending == 0 {
+                                    let mut gone = false;
+                                    for ok in std::mem::take(&mut doc.held_acks) {
+                                        if ws.binary(codec::sync_status(&key, ok)).await.is_err() {
+                                            gone = true;
+                                            break;
+                                        }
+                                    }
+                                    if gone {
+                                        break End::Gone;
+                                    }
+                                }
+                            }
+                        }
+                        Out::Closed(Ok(why)) => break End::Close(close::from_actor(why)),
+                        Out::Closed(Err(_)) => break End::Close(close::unavailable("document closed")),
+                    }
+                }
+                _ = tokio::time::sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
+                    info!("token expired; closing connection");
+                    break End::Close(close::token_expired());
+                }
+                msg = stream.recv() => {
+                    last_heard = Instant::now();
+                    if matches!(msg, Some(Ok(AggregatedMessage::Binary(_) | AggregatedMessage::Text(_) | AggregatedMessage::Ping(_))))
+                        && !bucket.take(last_heard)
+                    {
+                        warn!(limit = self.limits.max_messages_per_sec, "closing connection over its message rate");
+                        break End::Close(close::rate_limited());
+                    }
+                    match msg {
+                        Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                            match self.on_frame(&mut ws, &bytes).await {
+                                Ok(()) => {}
+                                Err(end) => break end,
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Text(_))) => {
+                            warn!("refusing text frame");
+                            break End::Close(close::text_frame());
+                        }
+                        Some(Ok(AggregatedMessage::Ping(payload))) => {
+                            if ws.pong(&payload).await.is_err() {
+                                break End::Gone;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Close(reason))) => {
+                            debug!(?reason, "client closed");
+                            let _ = ws.clone().close(reason).await;
+                            break End::Gone;
+                        }
+                        Some(Err(ProtocolError::Overflow)) => {
+                            warn!(limit = self.settings.max_message_size, "refusing oversized message");
+                            break End::Close(close::too_big());
+                        }
+                        Some(Err(e)) => {
+                            let reason = match e {
+                                // A reassembled message over the limit is reported as I/O.
+                                ProtocolError::Io(io) if io.to_string().contains("continuation size") => close::too_big(),
+                                _ => close::protocol(),
+                            };
+                            warn!(code = ?reason.code, "websocket protocol error");
+                            break End::Close(reason);
+                        }
+                        None => break End::Gone,
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > self.settings.idle_timeout {
+                        info!(idle = ?last_heard.elapsed(), "closing idle connection");
+                        break End::Close(close::idle());
+                    }
+                    if ws.ping(b"").await.is_err() {
+                        break End::Gone;
+                    }
+                }
+            }
+        };
+        for (_, doc) in self.docs.drain() {
+            doc.handle.leave(doc.id).await;
+        }
+        match end {
+            End::Gone => debug!("connection ended by the client"),
+            End::Close(reason) => {
+                debug!(code = ?reason.code, "closing connection");
+                let _ = ws.close(Some(reason)).await;
+            }
+        }
+    }
+
+    /// Handles one binary frame. `Err` ends the connection.
+    async fn on_frame(&mut self, ws: &mut actix_ws::Session, bytes: &Bytes) -> Result<(), End> {
+        let (key, message) = match codec::decode(bytes) {
+            Ok(Frame::Doc { key, message }) => (key, message),
+            Ok(Frame::Ping) => return send(ws, codec::pong()).await,
+            Ok(Frame::Pong) => return Ok(()),
+            Err(e) => {
+                warn!(error = %e, len = bytes.len(), "refusing malformed frame");
+                return Err(End::Close(close::decode(&e)));
+            }
+        };
+        if self.docs.contains_key(&key) {
+            return self.on_open_doc(ws, key, message, bytes).await;
+        }
+        match message {
+            Message::Auth {
+                token,
+                provider_version,
+            } => {
+                debug!(key = %key, version = provider_version.as_deref().unwrap_or(""), "auth");
+                self.denied.remove(&key);
+                self.open(ws, key, Some(&token)).await
+            }
+            Message::Close => {
+                self.denied.remove(&key);
+                Ok(())
+            }
+            Message::Stateless(_) | Message::BroadcastStateless(_) | Message::Ignored(_) => Ok(()),
+            Message::Yjs(messages) => {
+                if self.denied.contains(&key) {
+                    return Ok(()); // already told; it may re-send Auth
+                }
+                // v2 providers without a token send no Auth: when Weft runs open, the first
+                // message opens the document; with a secret it is refused (token required).
+                self.open(ws, key.clone(), None).await?;
+                if self.docs.contains_key(&key) {
+                    self.on_open_doc(ws, key, Message::Yjs(messages), bytes)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Admits, joins and greets a document. A refusal is a PermissionDenied for that key only.
+    async fn open(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        key: String,
+        token: Option<&str>,
+    ) -> Result<(), End> {
+        if self.docs.len() + self.denied.len() >= MAX_DOCS_PER_CONN {
+            warn!(
+                limit = MAX_DOCS_PER_CONN,
+                "closing connection opening too many documents"
+            );
+            return Err(End::Close(close::too_many_documents()));
+        }
+        // `name\0sessionId` (v4 `sessionAwareness`): the document is the part before `\0`.
+        let raw_name = key.split('\0').next().unwrap_or_default();
+        let name = match DocName::parse(raw_name) {
+            Ok(name) => name,
+            Err(e) => {
+                info!(key = %key, error = %e, "refused: invalid document name");
+                return self
+                    .deny(ws, key, &format!("invalid-document-name: {e}"))
+                    .await;
+            }
+        };
+        let admission = match self.gate.admit_in_band(token, &name, self.peer_ip) {
+            Ok(admission) => admission,
+            Err(refusal) => return self.deny(ws, key, denial_reason(&refusal)).await,
+        };
+        let Admission {
+            access,
+            user,
+            expires_in,
+            permit,
+        } = admission;
+        let id = self.registry.next_session_id();
+        let (out_tx, out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
+        let (handle, close_rx) = join(&self.registry, &name, id, out_tx).await?;
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        info!(doc = %name, session = id.0, ?access, user = user.as_deref().unwrap_or(""), "document opened");
+        let frames = stream::unfold(out_rx, |mut rx| async move {
+            rx.recv().await.map(|frame| (Out::Frame(frame), rx))
+        });
+        let closed = stream::once(close_rx).map(Out::Closed);
+        // The close request wins over frames still queued, as in the y-websocket session.
+        let merged = stream::select_with_strategy(closed, frames, |_: &mut ()| PollNext::Left);
+        let tag = key.clone();
+        self.outbound.push(
+            merged
+                .map(move |out| (tag.clone(), slot, out))
+                .boxed_local(),
+        );
+        let read_only = access == Access::Read;
+        self.docs.insert(
+            key.clone(),
+            OpenDoc {
+                prefix: Bytes::from(codec::key_prefix(&key)),
+                name,
+                slot,
+                id,
+                handle,
+                access,
+                expires_at: expires_in.map(|left| Instant::now() + left),
+                _permit: permit,
+                step1_pending: 0,
+                held_acks: Vec::new(),
+            },
+        );
+        // Sent before anything from the actor: its greeting waits in the queue we drain later.
+        send(ws, codec::authenticated(&key, read_only)).await
+    }
+
+    async fn deny(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        key: String,
+        reason: &str,
+    ) -> Result<(), End> {
+        let frame = codec::permission_denied(&key, reason);
+        self.denied.insert(key);
+        send(ws, frame).await
+    }
+
+    /// A message for a document open on this connection.
+    async fn on_open_doc(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        key: String,
+        message: Message,
+        raw: &Bytes,
+    ) -> Result<(), End> {
+        match message {
+            Message::Yjs(messages) => self.forward(ws, &key, messages, raw).await,
+            Message::Auth { token, .. } => self.reauthorize(ws, key, &token).await,
+            Message::Close => {
+                if let Some(doc) = self.docs.remove(&key) {
+                    debug!(doc = %doc.name, session = doc.id.0, "provider closed the document");
+                    doc.handle.leave(doc.id).await;
+                }
+                Ok(())
+            }
+            Message::Stateless(payload) => {
+                debug!(key = %key, len = payload.len(), "stateless message dropped (no server hook)");
+                Ok(())
+            }
+            Message::BroadcastStateless(payload) => {
+                debug!(key = %key, len = payload.len(), "broadcast-stateless dropped (not supported)");
+                Ok(())
+            }
+            Message::Ignored(kind) => {
+                debug!(key = %key, kind, "message type ignored");
+                Ok(())
+            }
+        }
+    }
+
+    /// Screens y-protocols messages (read-only writes; the awareness-id quota is the actor's),
+    /// hands them to the actor, then
+    /// acknowledges each write with SyncStatus and echoes awareness to the sender.
+    async fn forward(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        key: &str,
+        messages: Vec<Inbound>,
+        raw: &Bytes,
+    ) -> Result<(), End> {
+        let Some(doc) = self.docs.get_mut(key) else {
+            return Ok(());
+        };
+        let mut pass = Vec::with_capacity(messages.len());
+        let mut acks = Vec::new();
+        // Providers send one message per frame; only such a frame is echoed verbatim.
+        let echo = matches!(messages[..], [Inbound::Awareness(_)]);
+        for msg in messages {
+            match &msg {
+                Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. }
+                    if doc.access == Access::Read =>
+                {
+                    // An empty step 2 (a fresh client answering our step 1) changes nothing.
+                    let harmless = matches!(msg, Inbound::SyncStep2 { .. }) && update.is_empty();
+                    acks.push(harmless);
+                    continue;
+                }
+                Inbound::SyncStep2 { .. } | Inbound::Update { .. } => acks.push(true),
+                Inbound::SyncStep1(_) => doc.step1_pending += 1,
+                _ => {}
+            }
+            pass.push(msg);
+        }
+        if !pass.is_empty() && doc.handle.send(doc.id, pass).await.is_err() {
+            return Err(End::Close(close::unavailable("document closed")));
+        }
+        if acks.iter().any(|ok| !ok) {
+            info!(doc = %doc.name, "write refused: read-only");
+        }
+        if doc.step1_pending > 0 {
+            // The provider counts itself synced when its unsynced changes reach 0 as well as
+            // on our step 2: an answer must not overtake the step 2 still held by the actor
+            // (it waits for a commit), or the provider would call itself synced while empty.
+            doc.held_acks.extend(acks);
+        } else {
+            for ok in acks {
+                send(ws, codec::sync_status(key, ok)).await?;
+            }
+        }
+        if echo {
+            // Hocuspocus echoes awareness to its sender too; a provider that hears nothing
+            // for `messageReconnectTimeout` (30 s) reconnects, and alone on a document its
+            // own renewals (every 15 s) are all it would hear.
+            send(ws, raw.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// A fresh token for an open document (a provider recreated on the same socket, or a
+    /// refreshed token): new access and expiry, or the document is closed for this socket.
+    async fn reauthorize(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        key: String,
+        token: &str,
+    ) -> Result<(), End> {
+        let Some(doc) = self.docs.get_mut(&key) else {
+            return Ok(());
+        };
+        match self.gate.authorize(Some(token), &doc.name) {
+            Ok(grant) => {
+                doc.access = grant.access;
+                doc.expires_at = grant.expires_in.map(|left| Instant::now() + left);
+                send(ws, codec::authenticated(&key, grant.access == Access::Read)).await
+            }
+            Err(refusal) => {
+                let reason = denial_reason(&refusal);
+                if let Some(doc) = self.docs.remove(&key) {
+                    info!(doc = %doc.name, ?refusal, "token refused on an open document; closing it");
+                    doc.handle.leave(doc.id).await;
+                }
+                send(ws, codec::permission_denied(&key, reason)).await?;
+                send(ws, codec::close(&key, reason)).await
+            }
+        }
+    }
+}
+
+async fn send(ws: &mut actix_ws::Session, frame: impl Into<Bytes>) -> Result<(), End> {
+    ws.binary(frame).await.map_err(|_| End::Gone)
+}
+
+/// Registers with the document's actor, retrying if it was just retiring.
+async fn join(
+    registry: &Registry,
+    name: &DocName,
+    id: SessionId,
+    out_tx: mpsc::Sender<Bytes>,
+) -> Result<(DocHandle, oneshot::Receiver<Close>), End> {
+    for _ in 0..JOIN_ATTEMPTS {
+        let handle = registry.handle(name);
+        let (close_tx, close_rx) = oneshot::channel();
+        let member = Member {
+            id,
+            outbound: out_tx.clone(),
+            close: close_tx,
+        };
+        match handle.join(member).await {
+            Ok(()) => return Ok((handle, close_rx)),
+            Err(JoinError::Retired) if registry.is_shutting_down() => {
+                return Err(End::Close(close::going_away()))
+            }
+            Err(JoinError::Retired) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(JoinError::LoadFailed(reason)) => {
+                warn!(doc = %name, %reason, "document unavailable");
+                return Err(End::Close(close::unavailable(
+                    "document could not be loaded; retry later",
+                )));
+            }
+        }
+    }
+    Err(End::Close(close::unavailable("document busy; retry")))
+}
+
+/// The reason a provider's `authenticationFailed` event carries: the same stable codes as the
+/// HTTP refusals of `/ws` (never token content).
+fn denial_reason(refusal: &Refusal) -> &'static str {
+    use crate::access::limits::LimitHit;
+    match refusal {
+        Refusal::Origin => "origin-not-allowed",
+        Refusal::MissingToken => "token-required",
+        Refusal::BadToken(TokenError::Expired) => "token-expired",
+        Refusal::BadToken(TokenError::Invalid) => "token-invalid",
+        Refusal::OutOfScope => "document-not-allowed",
+        Refusal::Limit(LimitHit::PerDocument) => "too-many-connections-to-document",
+        Refusal::Limit(LimitHit::PerIp) => "too-many-connections-from-address",
+    }
+}
