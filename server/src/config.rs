@@ -31,10 +31,50 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start-up; boxing the large `Serve` variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Apply pending PostgreSQL migrations and exit (`weft serve` also applies them at start-up).
+    Migrate(MigrateArgs),
+    /// Print a signed access token (needs WEFT_AUTH_SECRET), e.g. `weft token --doc notes/* --access read --ttl 1h`.
+    Token(crate::access::TokenArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where documents are stored: the embedded store by default, PostgreSQL with `DATABASE_URL`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Folder of the embedded store (created if missing). Ignored with --database-url.
+    #[arg(long, env = "WEFT_DATA_DIR", default_value = "./weft-data")]
+    pub data_dir: PathBuf,
+
+    /// Embedded store durability: `full` fsyncs every commit, `normal` survives process crashes only.
+    #[arg(long, env = "WEFT_SQLITE_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sqlite_sync: SyncMode,
+
+    /// PostgreSQL connection URL (postgres://user:pass@host:port/db). When set, documents are stored there.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections in the pool.
+    #[arg(long, env = "WEFT_PG_POOL_SIZE", default_value_t = 16)]
+    pub pg_pool_size: usize,
+
+    /// Time allowed to open a PostgreSQL connection or wait for a pooled one.
+    #[arg(long, env = "WEFT_PG_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pg_connect_timeout: Duration,
+
+    /// PostgreSQL statement_timeout for every statement Weft runs.
+    #[arg(long, env = "WEFT_PG_STATEMENT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub pg_statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,13 +98,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// Folder of the embedded store (created if missing).
-    #[arg(long, env = "WEFT_DATA_DIR", default_value = "./weft-data")]
-    pub data_dir: PathBuf,
-
-    /// Embedded store durability: `full` fsyncs every commit, `normal` survives process crashes only.
-    #[arg(long, env = "WEFT_SQLITE_SYNC", value_enum, default_value_t = SyncMode::Full)]
-    pub sqlite_sync: SyncMode,
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// Built web client to serve at `/` (index.html fallback for unknown paths).
     #[arg(long, env = "WEFT_WEB_DIR", default_value = "web-client/dist")]
@@ -117,14 +152,20 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "WEFT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Tokens, origin allow-list and limits (see `access`).
+    #[command(flatten)]
+    pub access: crate::access::AccessArgs,
 }
 
 impl Cli {
     /// The serve arguments, whether given after `serve` or with no subcommand.
+    /// Panics on another subcommand: call it after dispatching those.
     pub fn serve_args(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(args)) => args,
             None => self.serve,
+            Some(other) => panic!("not a serve command: {other:?}"),
         }
     }
 }
@@ -133,7 +174,7 @@ impl ServeArgs {
     /// Defaults for tests and embedders: loopback, a given data folder, no web client.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         let mut args = Cli::parse_from(["weft"]).serve_args();
-        args.data_dir = data_dir.into();
+        args.store.data_dir = data_dir.into();
         args.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         args
     }

@@ -11,15 +11,18 @@
 //!                                                  └──(2) send──► every session's bounded queue ──► clients
 //! ```
 //!
-//! Modules, in data-flow order: [`ws`] (upgrade, session loop, close codes), [`doc`] (actor,
+//! Modules, in data-flow order: [`ws`] (upgrade, session loop, close codes), [`hocuspocus`]
+//! (the Hocuspocus provider protocol on `/hocuspocus`, same actors), [`doc`] (actor,
 //! handle, registry), [`store`] (trait, embedded SQLite), [`http`] (health, web client),
 //! [`config`] (flags and env).
 //!
 //! [`run`] is the whole server as a function of (configuration, listener, shutdown signal):
 //! `main` and the black-box tests both call it.
 
+pub mod access;
 pub mod config;
 pub mod doc;
+pub mod hocuspocus;
 pub mod http;
 pub mod store;
 pub mod ws;
@@ -31,9 +34,9 @@ use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::ServeArgs;
+use crate::config::{ServeArgs, StoreArgs};
 use crate::doc::{ActorSettings, Registry};
-use crate::store::{EmbeddedStore, Store};
+use crate::store::{EmbeddedStore, PgSettings, PostgresStore, Store};
 use crate::ws::WsSettings;
 
 /// Why the server could not start or stop cleanly.
@@ -45,12 +48,22 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the store the configuration names.
-pub fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, ServeError> {
-    Ok(Arc::new(EmbeddedStore::open(
-        &args.data_dir,
-        args.sqlite_sync,
-    )?))
+/// Opens the store the configuration names (PostgreSQL with a database URL, else embedded).
+pub async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, ServeError> {
+    Ok(match &args.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(&pg_settings(args, url)).await?),
+        None => Arc::new(EmbeddedStore::open(&args.data_dir, args.sqlite_sync)?),
+    })
+}
+
+/// The PostgreSQL settings of a store configuration.
+pub fn pg_settings(args: &StoreArgs, url: &str) -> PgSettings {
+    PgSettings {
+        url: url.to_owned(),
+        pool_size: args.pg_pool_size,
+        connect_timeout: args.pg_connect_timeout,
+        statement_timeout: args.pg_statement_timeout,
+    }
 }
 
 /// Runs Weft on `listener` until `shutdown` is cancelled, then shuts down in order:
@@ -60,7 +73,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let store = open_store(&args)?;
+    let store = open_store(&args.store).await?;
     let registry = Registry::new(
         store.clone(),
         ActorSettings {
@@ -68,6 +81,8 @@ pub async fn run(
             doc_idle: args.doc_idle,
             compact_after: args.compact_after,
             max_unsaved: args.max_unsaved,
+            max_awareness_per_doc: args.access.max_awareness_per_doc,
+            max_awareness_per_session: args.access.max_awareness_ids_per_conn,
         },
     );
     let ws_settings = WsSettings {
@@ -76,6 +91,7 @@ pub async fn run(
         ping_interval: args.ping_interval,
         idle_timeout: args.idle_timeout,
     };
+    let gate = access::Gate::new(&args.access);
     let web_dir = args.web_dir.clone();
     let addr = listener.local_addr()?;
     let app_registry = registry.clone();
@@ -83,7 +99,9 @@ pub async fn run(
         App::new()
             .app_data(web::Data::new(app_registry.clone()))
             .app_data(web::Data::new(ws_settings.clone()))
+            .app_data(web::Data::new(gate.clone()))
             .route("/ws/{doc:.*}", web::get().to(ws::ws_route))
+            .route("/hocuspocus", web::get().to(hocuspocus::hocuspocus_route))
             .route("/healthz", web::get().to(http::health::healthz))
             .route("/readyz", web::get().to(http::health::readyz))
             .configure(|cfg| http::web::configure(cfg, &web_dir))
@@ -96,7 +114,7 @@ pub async fn run(
     }
     let server = server.run();
     let handle = server.handle();
-    info!(%addr, store = store.kind(), data_dir = %args.data_dir.display(), "weft listening on http://{addr} (WebSocket: ws://{addr}/ws/{{document}})");
+    info!(%addr, store = store.kind(), "weft listening on http://{addr} (WebSocket: ws://{addr}/ws/{{document}})");
     let server_task = tokio::spawn(server);
 
     shutdown.cancelled().await;

@@ -6,16 +6,23 @@ use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use weft::config::{Cli, LogFormat};
+use weft::config::{Cli, Command, LogFormat, MigrateArgs};
 
 fn main() -> anyhow::Result<()> {
-    let args = Cli::parse().serve_args();
-    let filter = EnvFilter::try_new(&args.log).context("invalid --log / WEFT_LOG filter")?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match args.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Migrate(args)) => {
+            init_logging("info", LogFormat::Text)?;
+            return migrate(args);
+        }
+        Some(Command::Token(args)) => {
+            println!("{}", weft::access::mint_token(args)?);
+            return Ok(());
+        }
+        Some(Command::Serve(_)) | None => {}
     }
+    let args = cli.serve_args();
+    init_logging(&args.log, args.log_format)?;
     let listener = TcpListener::bind(args.listen).with_context(|| {
         format!(
             "cannot listen on {} (set --listen or WEFT_LISTEN)",
@@ -27,6 +34,30 @@ fn main() -> anyhow::Result<()> {
         tokio::spawn(wait_for_signal(shutdown.clone()));
         weft::run(args, listener, shutdown).await
     })?;
+    Ok(())
+}
+
+fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter).context("invalid --log / WEFT_LOG filter")?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+/// `weft migrate`: apply PostgreSQL migrations and exit.
+fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    let url = args.store.database_url.as_deref().context(
+        "weft migrate needs --database-url or DATABASE_URL (the embedded store migrates itself)",
+    )?;
+    let config: tokio_postgres::Config = url.parse().context("invalid DATABASE_URL")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let applied = runtime.block_on(weft::store::postgres::migrate(&config))?;
+    println!("{applied} migration(s) applied; the schema is up to date");
     Ok(())
 }
 

@@ -47,53 +47,7 @@ async fn restart_keeps_the_document() {
 async fn kill_9_loses_nothing_any_client_received() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = Server::start(dir.path(), &[]);
-    let url = server.url("crash");
-    let mut observer = Client::connect(&url).await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let mut writers = Vec::new();
-    for w in 0..3 {
-        let url = url.clone();
-        let stop = stop.clone();
-        writers.push(tokio::spawn(async move {
-            let mut writer = Client::connect(&url).await;
-            let mut n = 0;
-            while !stop.is_cancelled() && writer.closed.is_none() {
-                writer.push_item("items", &format!("w{w}-{n}")).await;
-                n += 1;
-                writer.pump_once(Duration::from_millis(2)).await;
-            }
-        }));
-    }
-    let observe_until = std::time::Instant::now() + Duration::from_millis(1500);
-    while std::time::Instant::now() < observe_until {
-        observer.pump_once(Duration::from_millis(10)).await;
-    }
-    // Crash while the writers are still writing.
-    server.kill9();
-    stop.cancel();
-    for w in writers {
-        let _ = w.await;
-    }
-    let seen = array_strings(&observer.doc, "items");
-    assert!(
-        seen.len() > 10,
-        "observer received only {} items before the crash",
-        seen.len()
-    );
-    server.restart();
-    let mut fresh = Client::connect(&url).await;
-    let ok = fresh
-        .until(SECS15, |d| {
-            let have = array_strings(d, "items");
-            seen.iter().all(|s| have.contains(s))
-        })
-        .await;
-    assert!(
-        ok,
-        "{} items seen by the observer, {} after restart",
-        seen.len(),
-        array_strings(&fresh.doc, "items").len()
-    );
+    kill9_loses_nothing(&mut server, "crash").await;
 }
 
 #[tokio::test]

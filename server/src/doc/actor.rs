@@ -1,7 +1,7 @@
 //! The document actor: one task that owns a [`Document`] and performs its effects.
 //!
 //! Each turn of the loop takes every command queued at that moment (a *batch*), lets the
-//! document handle them, then runs [`Actor::flush`]:
+//! document handle them, then runs `Actor::flush`:
 //!
 //! 1. **commit** every update integrated in the batch in one store append (group commit);
 //! 2. only then **send** the batch's replies and broadcasts, in order.
@@ -22,7 +22,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, info_span, warn, Instrument};
-use weft_crdt::{DocName, Document, Effects, SessionId};
+use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
 
 use super::handle::{Close, Command, JoinError, Member};
 use super::registry::Registry;
@@ -59,6 +59,14 @@ pub(crate) struct Actor {
     log: LogStats,
     compacting: Arc<AtomicBool>,
     started: Instant,
+}
+
+impl Drop for Actor {
+    fn drop(&mut self) {
+        if self.failures > 0 {
+            self.registry.set_failing(false);
+        }
+    }
 }
 
 impl Actor {
@@ -161,7 +169,11 @@ impl Actor {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        self.doc = Document::from_doc(doc);
+        let settings = self.registry.settings();
+        self.doc = Document::from_doc(doc).with_presence(Presence::new(
+            settings.max_awareness_per_doc,
+            settings.max_awareness_per_session,
+        ));
         debug!(log_entries = self.log.entries, "document loaded");
         Ok(())
     }
@@ -203,7 +215,16 @@ impl Actor {
                         self.unsaved_bytes += update.len();
                         self.unsaved.push(Bytes::from(update));
                     }
+                    let over_quota = fx.awareness_over_quota;
                     self.held.push((Some(from), fx));
+                    if over_quota {
+                        warn!(
+                            session = from.0,
+                            "closing a session that claims too many awareness ids"
+                        );
+                        self.kick(from, Close::TooManyAwarenessIds);
+                        return;
+                    }
                 }
             }
             Command::Leave { from } => {
@@ -265,6 +286,7 @@ impl Actor {
                 Ok(stats) => {
                     if self.failures > 0 {
                         info!(after_failures = self.failures, "store commits resumed");
+                        self.registry.set_failing(false);
                     }
                     self.unsaved_bytes = 0;
                     self.failures = 0;
@@ -275,6 +297,9 @@ impl Actor {
                 Err(e) => {
                     self.unsaved = batch;
                     self.failures += 1;
+                    if self.failures == 1 {
+                        self.registry.set_failing(true);
+                    }
                     let backoff = RETRY_MIN
                         .saturating_mul(1 << self.failures.min(10))
                         .min(RETRY_MAX);
@@ -417,7 +442,10 @@ impl Actor {
             if self.unsaved.is_empty() {
                 break;
             }
-            tokio::time::sleep(self.retry_at.map_or(RETRY_MIN, |t| t - Instant::now())).await;
+            let wait = self
+                .retry_at
+                .map_or(RETRY_MIN, |t| t.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(wait).await;
         }
         let ids: Vec<SessionId> = self.peers.keys().copied().collect();
         for id in ids {

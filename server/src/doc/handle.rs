@@ -21,6 +21,8 @@ pub enum Close {
     InvalidUpdate,
     /// The store is failing and too much is uncommitted (1013).
     StoreUnavailable,
+    /// The client tried to own more awareness ids than its quota (1008).
+    TooManyAwarenessIds,
 }
 
 /// A session as the actor sees it.

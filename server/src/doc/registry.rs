@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,10 @@ pub struct ActorSettings {
     pub compact_after: u64,
     /// Uncommitted bytes held while the store fails before writes are refused.
     pub max_unsaved: usize,
+    /// Distinct awareness ids tracked per document.
+    pub max_awareness_per_doc: usize,
+    /// Awareness ids one session may own (more close it with 1008).
+    pub max_awareness_per_session: usize,
 }
 
 #[derive(Clone)]
@@ -49,6 +53,8 @@ struct Inner {
     tasks: TaskTracker,
     next_actor: AtomicU64,
     next_session: AtomicU64,
+    /// Documents whose last commit failed (they hold updates and retry).
+    failing: AtomicUsize,
 }
 
 impl Registry {
@@ -62,6 +68,7 @@ impl Registry {
                 tasks: TaskTracker::new(),
                 next_actor: AtomicU64::new(1),
                 next_session: AtomicU64::new(1),
+                failing: AtomicUsize::new(0),
             }),
         }
     }
@@ -98,6 +105,19 @@ impl Registry {
     /// Number of documents loaded (or loading).
     pub fn loaded(&self) -> usize {
         self.docs().len()
+    }
+
+    /// Number of documents currently unable to commit (for `/readyz`).
+    pub fn failing_documents(&self) -> usize {
+        self.inner.failing.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_failing(&self, failing: bool) {
+        if failing {
+            self.inner.failing.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.inner.failing.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     pub fn next_session_id(&self) -> SessionId {

@@ -1,4 +1,5 @@
-//! `/healthz`: the process answers. `/readyz`: the store answers too (load balancers use it).
+//! `/healthz`: the process answers. `/readyz`: the store answers and no document is holding
+//! updates it failed to commit (503 `degraded` otherwise; load balancers use it).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -19,11 +20,18 @@ pub async fn readyz(registry: web::Data<Registry>) -> HttpResponse {
             "server is shutting down",
         );
     }
+    let failing = registry.failing_documents();
     match registry.store().ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({
+        Ok(()) if failing == 0 => HttpResponse::Ok().json(json!({
             "status": "ready",
             "store": registry.store().kind(),
             "documents_loaded": registry.loaded(),
+        })),
+        Ok(()) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "degraded",
+            "store": registry.store().kind(),
+            "documents_loaded": registry.loaded(),
+            "documents_failing_to_commit": failing,
         })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

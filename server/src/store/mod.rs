@@ -2,15 +2,19 @@
 //! snapshot. The document actor appends what it integrated and waits for the commit before it
 //! broadcasts (see `doc::actor`); compaction runs beside it and never blocks it.
 //!
-//! Implementations: [`embedded::EmbeddedStore`] (SQLite, the zero-setup default).
+//! Implementations: [`embedded::EmbeddedStore`] (SQLite, the zero-setup default) and
+//! [`postgres::PostgresStore`] (`DATABASE_URL`). Both keep the same promise: `append` returns
+//! only once the updates are durable.
 
 pub mod embedded;
+pub mod postgres;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use weft_crdt::{DocName, SnapshotError};
 
 pub use embedded::EmbeddedStore;
+pub use postgres::{PgSettings, PostgresStore};
 
 /// Everything stored for one document, in apply order: the snapshot (if any) then the log.
 #[derive(Debug, Default)]

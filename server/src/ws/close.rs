@@ -51,6 +51,32 @@ pub fn unavailable(text: &str) -> CloseReason {
     reason(CloseCode::Error, text)
 }
 
+/// 1008: the connection sent more messages per second than `--max-messages-per-sec` allows.
+pub fn rate_limited() -> CloseReason {
+    reason(CloseCode::Policy, "rate limit")
+}
+
+/// 1008: the connection introduced more awareness client ids than
+/// `--max-awareness-ids-per-conn` allows.
+pub fn too_many_awareness_ids() -> CloseReason {
+    reason(CloseCode::Policy, "too many awareness ids")
+}
+
+/// 1008: a Hocuspocus connection opened more documents than one connection may multiplex
+/// (`hocuspocus::session::MAX_DOCS_PER_CONN`).
+pub fn too_many_documents() -> CloseReason {
+    reason(CloseCode::Policy, "too many documents on one connection")
+}
+
+/// 4401: the session's access token expired; reconnect with a fresh one.
+pub fn token_expired() -> CloseReason {
+    reason(CloseCode::Other(TOKEN_EXPIRED), "token expired")
+}
+
+/// The application close code for an expired token (4000–4999 are for applications;
+/// 4401 mirrors HTTP 401).
+pub const TOKEN_EXPIRED: u16 = 4401;
+
 /// Closes requested by the document actor.
 pub fn from_actor(why: Close) -> CloseReason {
     match why {
@@ -58,5 +84,6 @@ pub fn from_actor(why: Close) -> CloseReason {
         Close::GoingAway => going_away(),
         Close::InvalidUpdate => reason(CloseCode::Invalid, "update refused"),
         Close::StoreUnavailable => reason(CloseCode::Again, "storage unavailable; retry later"),
+        Close::TooManyAwarenessIds => too_many_awareness_ids(),
     }
 }

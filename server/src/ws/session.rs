@@ -7,6 +7,12 @@
 //!
 //! Decoding happens here, so malformed input closes only this connection (1002/1007) and never
 //! reaches the actor. The loop also answers pings, sends its own, and enforces the idle timeout.
+//!
+//! Access rules enforced here, per connection (see `access`): a read-only session's writes
+//! (sync step 2, updates) are dropped before the actor and answered with a y-protocols
+//! permission-denied message; a token bucket caps messages per second (1008); a connection may
+//! introduce only so many awareness client ids (1008); the session ends with 4401 when its
+//! token expires.
 
 use std::time::Duration;
 
@@ -15,10 +21,13 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use weft_crdt::{codec::decode_frame, DocName, SessionId};
+use weft_crdt::codec::{decode_frame, encode_permission_denied};
+use weft_crdt::{DocName, Inbound, SessionId};
 
 use super::close;
 use super::upgrade::WsSettings;
+use crate::access::limits::{ConnPermit, TokenBucket};
+use crate::access::{Access, Admission, SessionLimits};
 use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
 
 /// Joins retried when the actor retires just as we arrive (each retry gets a fresh actor).
@@ -29,6 +38,17 @@ pub struct Session {
     name: DocName,
     registry: Registry,
     settings: WsSettings,
+    access: Access,
+    expires_in: Option<Duration>,
+    limits: SessionLimits,
+    /// Holds this connection's slots in the connection limits; freed when the session ends.
+    _permit: ConnPermit,
+}
+
+/// Messages that passed [`Session::screen`], and how many writes it refused.
+struct Screened {
+    pass: Vec<Inbound>,
+    denied: usize,
 }
 
 /// Why the loop ended; decides the close frame.
@@ -39,16 +59,27 @@ enum End {
 }
 
 impl Session {
-    pub fn new(id: SessionId, name: DocName, registry: Registry, settings: WsSettings) -> Self {
+    pub fn new(
+        id: SessionId,
+        name: DocName,
+        registry: Registry,
+        settings: WsSettings,
+        admission: Admission,
+        limits: SessionLimits,
+    ) -> Self {
         Session {
             id,
             name,
             registry,
             settings,
+            access: admission.access,
+            expires_in: admission.expires_in,
+            limits,
+            _permit: admission.permit,
         }
     }
 
-    pub async fn run(self, mut ws: actix_ws::Session, mut stream: AggregatedMessageStream) {
+    pub async fn run(mut self, mut ws: actix_ws::Session, mut stream: AggregatedMessageStream) {
         let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
         let (doc, mut close_rx) = match self.join(out_tx).await {
             Ok(joined) => joined,
@@ -61,6 +92,19 @@ impl Session {
         let mut ping = tokio::time::interval(self.settings.ping_interval);
         ping.reset();
         let mut last_heard = Instant::now();
+        let mut bucket = TokenBucket::new(
+            self.limits.max_messages_per_sec,
+            self.limits.message_burst,
+            last_heard,
+        );
+        let expires_in = self.expires_in;
+        let expiry = async move {
+            match expires_in {
+                Some(left) => tokio::time::sleep(left).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
 
         let end = loop {
             tokio::select! {
@@ -79,12 +123,33 @@ impl Session {
                         break End::Gone;
                     }
                 }
+                _ = &mut expiry => {
+                    info!("token expired; closing session");
+                    break End::Close(close::token_expired());
+                }
                 msg = stream.recv() => {
                     last_heard = Instant::now();
+                    if matches!(msg, Some(Ok(AggregatedMessage::Binary(_) | AggregatedMessage::Text(_) | AggregatedMessage::Ping(_))))
+                        && !bucket.take(last_heard)
+                    {
+                        warn!(limit = self.limits.max_messages_per_sec, "closing connection over its message rate");
+                        break End::Close(close::rate_limited());
+                    }
                     match msg {
                         Some(Ok(AggregatedMessage::Binary(bytes))) => match decode_frame(&bytes) {
                             Ok(messages) => {
-                                if doc.send(self.id, messages).await.is_err() {
+                                let messages = match self.screen(messages) {
+                                    Ok(screened) => screened,
+                                    Err(reason) => break End::Close(reason),
+                                };
+                                if messages.denied > 0 {
+                                    info!(refused = messages.denied, "write refused: read-only session");
+                                    let denied = encode_permission_denied("read-only access: updates are not accepted");
+                                    if ws.binary(denied).await.is_err() {
+                                        break End::Gone;
+                                    }
+                                }
+                                if !messages.pass.is_empty() && doc.send(self.id, messages.pass).await.is_err() {
                                     break End::Close(close::unavailable("document closed"));
                                 }
                             }
@@ -139,6 +204,33 @@ impl Session {
                 let _ = ws.close(Some(reason)).await;
             }
         }
+    }
+
+    /// Applies this session's access rules to decoded messages: drops a read-only session's
+    /// writes (counting those that carry changes). (The awareness-id quota is the document's:
+    /// only it knows which ids a session owns, since stock clients relay others' states.)
+    fn screen(&mut self, messages: Vec<Inbound>) -> Result<Screened, CloseReason> {
+        let mut out = Screened {
+            pass: Vec::with_capacity(messages.len()),
+            denied: 0,
+        };
+        for msg in messages {
+            match &msg {
+                Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. }
+                    if self.access == Access::Read =>
+                {
+                    // The empty step 2 a fresh client answers our step 1 with changes nothing:
+                    // drop it silently rather than show the user a denial.
+                    if !update.is_empty() {
+                        out.denied += 1;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            out.pass.push(msg);
+        }
+        Ok(out)
     }
 
     /// Registers with the document's actor, retrying if it was just retiring.

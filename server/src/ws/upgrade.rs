@@ -1,4 +1,5 @@
-//! Accepting a connection: validate the document name (HTTP 400 before any upgrade), upgrade,
+//! Accepting a connection: validate the document name (HTTP 400 before any upgrade), pass the
+//! access checks (`access::Gate`: origin 403, token 401/403, connection limits 429), upgrade,
 //! and hand the socket to a session task on this worker.
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
 
 use super::session::Session;
+use crate::access::Gate;
 use crate::doc::Registry;
 use crate::http::problem;
 
@@ -27,6 +29,7 @@ pub async fn ws_route(
     body: web::Payload,
     registry: web::Data<Registry>,
     settings: web::Data<WsSettings>,
+    gate: web::Data<Gate>,
 ) -> actix_web::Result<HttpResponse> {
     let raw = req.match_info().get("doc").unwrap_or_default();
     let decoded = match percent_decode_str(raw).decode_utf8() {
@@ -52,6 +55,10 @@ pub async fn ws_route(
     if registry.is_shutting_down() {
         return Ok(HttpResponse::ServiceUnavailable().finish());
     }
+    let admission = match gate.admit(&req, &name) {
+        Ok(admission) => admission,
+        Err(refusal) => return Ok(refusal.response()),
+    };
     let (response, ws, stream) = actix_ws::handle(&req, body)?;
     let stream = stream
         .max_frame_size(settings.max_message_size)
@@ -59,12 +66,21 @@ pub async fn ws_route(
         .max_continuation_size(settings.max_message_size);
     let id = registry.next_session_id();
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let span = info_span!("conn", conn = id.0, doc = %name, %peer);
+    let span = info_span!(
+        "conn",
+        conn = id.0,
+        doc = %name,
+        %peer,
+        access = ?admission.access,
+        user = admission.user.as_deref().unwrap_or("")
+    );
     let session = Session::new(
         id,
         name,
         registry.get_ref().clone(),
         settings.get_ref().clone(),
+        admission,
+        gate.session_limits(),
     );
     // actix workers are single-threaded runtimes: the session lives on this worker, beside
     // its socket. The document actor may live on another worker; they talk over channels.

@@ -198,7 +198,7 @@ export class TestServer {
       if (this.args.sessionQueue != null) argv.push('--session-queue', String(this.args.sessionQueue))
       if (this.args.extra) argv.push(...this.args.extra.map(String))
       // Keep the run hermetic: the server reads WEFT_* variables as flag defaults.
-      env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEFT_')))
+      env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEFT_') && k !== 'DATABASE_URL'))
     }
     const proc = spawn(cmd, argv, { env, stdio: ['ignore', fd, fd] })
     closeSync(fd)

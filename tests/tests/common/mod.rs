@@ -1,7 +1,10 @@
 //! Shared pieces of the black-box tests: the real `weft` binary on a free port, and a Yjs
-//! client built on yrs that speaks the y-websocket protocol over a real WebSocket.
+//! client built on yrs that speaks the y-websocket protocol over a real WebSocket, and
+//! PostgreSQL helpers ([`pg`]).
 
 #![allow(dead_code)]
+
+pub mod pg;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -123,8 +126,14 @@ impl Drop for Server {
 }
 
 fn spawn(port: u16, data_dir: &Path, extra: &[String]) -> Child {
-    Command::new(weft_bin())
-        .arg("serve")
+    let mut cmd = Command::new(weft_bin());
+    // Only the flags below configure the server under test, not the caller's environment.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WEFT_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg("serve")
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
@@ -156,6 +165,13 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Pumped {
+    Message,
+    Idle,
+    Closed,
+}
 
 /// A y-websocket client on a yrs document.
 pub struct Client {
@@ -215,19 +231,29 @@ impl Client {
         .await;
     }
 
-    /// Handles one incoming message; false when the socket is closed.
+    /// Handles one incoming message (waiting up to `timeout`); false when the socket is closed.
     pub async fn pump_once(&mut self, timeout: Duration) -> bool {
-        let msg = match tokio::time::timeout(timeout, self.ws.next()).await {
-            Err(_) => return true,
-            Ok(None) => {
-                self.closed
-                    .get_or_insert((CloseCode::Abnormal, String::new()));
-                return false;
+        self.pump(timeout).await != Pumped::Closed
+    }
+
+    /// Handles every message that has already arrived; false when the socket is closed.
+    pub async fn drain(&mut self) -> bool {
+        loop {
+            match self.pump(Duration::from_millis(1)).await {
+                Pumped::Message => continue,
+                Pumped::Idle => return true,
+                Pumped::Closed => return false,
             }
-            Ok(Some(Err(_))) => {
+        }
+    }
+
+    async fn pump(&mut self, timeout: Duration) -> Pumped {
+        let msg = match tokio::time::timeout(timeout, self.ws.next()).await {
+            Err(_) => return Pumped::Idle,
+            Ok(None) | Ok(Some(Err(_))) => {
                 self.closed
                     .get_or_insert((CloseCode::Abnormal, String::new()));
-                return false;
+                return Pumped::Closed;
             }
             Ok(Some(Ok(msg))) => msg,
         };
@@ -245,16 +271,16 @@ impl Client {
                         _ => {}
                     }
                 }
-                true
+                Pumped::Message
             }
             Message::Close(frame) => {
                 let (code, reason) = frame
                     .map(|f| (f.code, f.reason.to_string()))
                     .unwrap_or((CloseCode::Status, String::new()));
                 self.closed = Some((code, reason));
-                false
+                Pumped::Closed
             }
-            _ => true,
+            _ => Pumped::Message,
         }
     }
 
@@ -297,3 +323,85 @@ pub fn array_strings(doc: &Doc, name: &str) -> Vec<String> {
 
 pub const SECS5: Duration = Duration::from_secs(5);
 pub const SECS15: Duration = Duration::from_secs(15);
+
+/// Writers push unique items to the Y.Array "items" until `stop` (about 300/s each, reading
+/// everything they receive in between); returns each writer's items. A writer the server
+/// closes fails the test: it was not expected to be.
+pub fn spawn_writers(
+    url: &str,
+    count: usize,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+    (0..count)
+        .map(|w| {
+            let url = url.to_string();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut writer = Client::connect(&url).await;
+                let mut mine = Vec::new();
+                while !stop.is_cancelled() && writer.closed.is_none() {
+                    let item = format!("w{w}-{}", mine.len());
+                    writer.push_item("items", &item).await;
+                    mine.push(item);
+                    writer.drain().await;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                mine
+            })
+        })
+        .collect()
+}
+
+/// kill -9 while writers write; after a restart, everything an observer had received is there.
+pub async fn kill9_loses_nothing(server: &mut Server, doc: &str) {
+    let url = server.url(doc);
+    let mut observer = Client::connect(&url).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writers = spawn_writers(&url, 3, stop.clone());
+    let observe_until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < observe_until {
+        observer.pump_once(Duration::from_millis(10)).await;
+    }
+    server.kill9();
+    stop.cancel();
+    for w in writers {
+        let _ = w.await;
+    }
+    let seen = array_strings(&observer.doc, "items");
+    assert!(
+        seen.len() > 10,
+        "observer received only {} items before the crash",
+        seen.len()
+    );
+    server.restart();
+    fresh_client_has_items(&url, &seen).await;
+}
+
+/// A brand-new client of `url` must receive every one of `items` in the Y.Array "items".
+pub async fn fresh_client_has_items(url: &str, items: &[String]) {
+    let mut fresh = Client::connect(url).await;
+    let ok = fresh
+        .until(Duration::from_secs(30), |d| {
+            let have = array_strings(d, "items");
+            items.iter().all(|s| have.contains(s))
+        })
+        .await;
+    assert!(
+        ok,
+        "{} items expected, {} in the document",
+        items.len(),
+        array_strings(&fresh.doc, "items").len()
+    );
+}
+
+/// Polls `path` until it answers `status`; false after `timeout`.
+pub async fn wait_for_status(port: u16, path: &str, status: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if http_get(port, path).is_some_and(|(s, _)| s == status) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}

@@ -1,0 +1,96 @@
+//! Weft on PostgreSQL, black-box: the real binary with `--database-url`, real PostgreSQL
+//! servers, and the failures a production database goes through.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pg::{admin_exec, admin_url, fresh_db, OwnPg};
+use common::*;
+use tokio_util::sync::CancellationToken;
+
+/// Every writer's items, and then a fresh client must hold all of them.
+async fn everything_arrives(url: &str, writers: Vec<tokio::task::JoinHandle<Vec<String>>>) {
+    let mut all = Vec::new();
+    for w in writers {
+        all.extend(w.await.expect("writer task"));
+    }
+    assert!(all.len() > 10, "writers wrote only {} items", all.len());
+    fresh_client_has_items(url, &all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_heavy_writes_loses_nothing() {
+    let url = fresh_db(&admin_url()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path(), &["--database-url", &url]);
+    kill9_loses_nothing(&mut server, "pg-crash").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connections_killed_under_load() {
+    let admin = admin_url();
+    let db_url = fresh_db(&admin).await;
+    let db = db_url.rsplit('/').next().expect("db name").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--database-url", &db_url]);
+    let url = server.url("pg-terminate");
+    let stop = CancellationToken::new();
+    let writers = spawn_writers(&url, 3, stop.clone());
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin_exec(
+            &admin,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+            ),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    everything_arrives(&url, writers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_session() {
+    let pg = OwnPg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--database-url", &pg.url]);
+    let url = server.url("pg-restart");
+    let stop = CancellationToken::new();
+    let writers = spawn_writers(&url, 3, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.restart();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.cancel();
+    everything_arrives(&url, writers).await;
+    let (status, _) = http_get(server.port, "/readyz").expect("readyz");
+    assert_eq!(status, 200, "ready again after the restart");
+}
+
+/// PostgreSQL down for a while: sessions stay connected and keep editing, `/readyz` says
+/// degraded, and once it is back everything is committed and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_holds_updates_then_flushes() {
+    let pg = OwnPg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &["--database-url", &pg.url, "--pg-connect-timeout", "1s"],
+    );
+    let url = server.url("pg-outage");
+    let stop = CancellationToken::new();
+    let writers = spawn_writers(&url, 2, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pg.stop();
+    let degraded = wait_for_status(server.port, "/readyz", 503, Duration::from_secs(10)).await;
+    assert!(degraded, "/readyz did not report the outage");
+    pg.resume();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.cancel();
+    everything_arrives(&url, writers).await;
+    let ready = wait_for_status(server.port, "/readyz", 200, Duration::from_secs(10)).await;
+    assert!(ready, "/readyz did not recover");
+}
