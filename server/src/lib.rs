@@ -24,6 +24,7 @@ pub mod config;
 pub mod doc;
 pub mod hocuspocus;
 pub mod http;
+pub mod metrics;
 pub mod store;
 pub mod ws;
 
@@ -93,6 +94,7 @@ pub async fn run(
     };
     let gate = access::Gate::new(&args.access);
     let web_dir = args.web_dir.clone();
+    let prometheus = metrics::install();
     let addr = listener.local_addr()?;
     let app_registry = registry.clone();
     let mut server = HttpServer::new(move || {
@@ -100,10 +102,12 @@ pub async fn run(
             .app_data(web::Data::new(app_registry.clone()))
             .app_data(web::Data::new(ws_settings.clone()))
             .app_data(web::Data::new(gate.clone()))
+            .app_data(web::Data::new(prometheus.clone()))
             .route("/ws/{doc:.*}", web::get().to(ws::ws_route))
             .route("/hocuspocus", web::get().to(hocuspocus::hocuspocus_route))
             .route("/healthz", web::get().to(http::health::healthz))
             .route("/readyz", web::get().to(http::health::readyz))
+            .route("/metrics", web::get().to(http::metrics::render))
             .configure(|cfg| http::web::configure(cfg, &web_dir))
     })
     .listen(listener)?

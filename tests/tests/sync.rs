@@ -168,3 +168,29 @@ async fn a_client_that_stops_reading_is_closed_with_1013() {
         Some(CloseCode::Again)
     );
 }
+
+/// `/metrics` speaks the Prometheus text format and counts what happened.
+#[tokio::test]
+async fn metrics_count_connections_and_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url("metered");
+    let mut a = Client::connect(&url).await;
+    let mut b = Client::connect(&url).await;
+    a.push_text("t", "counted").await;
+    assert!(b.until(SECS5, |d| text_of(d, "t") == "counted").await);
+    let (status, body) = http_get(server.port, "/metrics").expect("metrics answers");
+    assert_eq!(status, 200);
+    for needle in [
+        "weft_connections 2",
+        "weft_documents_loaded 1",
+        "weft_committed_updates_total",
+        "weft_store_commit_seconds_bucket",
+        "weft_messages_in_total{kind=\"update\"}",
+    ] {
+        assert!(
+            body.contains(needle),
+            "{needle} missing from /metrics:\n{body}"
+        );
+    }
+}

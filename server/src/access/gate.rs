@@ -90,6 +90,7 @@ impl Refusal {
                 "too many open connections from this address; retry later",
             ),
         };
+        crate::metrics::refused(code);
         let mut response = problem::problem(status, code, detail);
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {

@@ -198,7 +198,16 @@ impl Actor {
                     }
                     let mut fx = Effects::default();
                     let now = self.now_ms();
-                    if let Err(e) = self.doc.handle(from, msg, now, &mut fx) {
+                    let is_write = msg.is_write();
+                    let started = std::time::Instant::now();
+                    let handled = self.doc.handle(from, msg, now, &mut fx);
+                    if is_write {
+                        crate::metrics::update_applied(started.elapsed());
+                    }
+                    if let Err(e) = handled {
+                        if matches!(e, weft_crdt::document::ApplyError::Panicked) {
+                            crate::metrics::caught_panic();
+                        }
                         warn!(session = from.0, error = %e, "invalid update; closing its session");
                         self.kick(from, Close::InvalidUpdate);
                         self.needs_rebuild = true;
@@ -213,6 +222,7 @@ impl Actor {
                     }
                     for update in fx.persist.drain(..) {
                         self.unsaved_bytes += update.len();
+                        crate::metrics::pending_store_bytes(update.len() as f64);
                         self.unsaved.push(Bytes::from(update));
                     }
                     let over_quota = fx.awareness_over_quota;
@@ -277,13 +287,16 @@ impl Actor {
     async fn flush(&mut self) {
         if !self.unsaved.is_empty() {
             let batch = std::mem::take(&mut self.unsaved);
-            match self
+            let started = std::time::Instant::now();
+            let result = self
                 .registry
                 .store()
                 .append(&self.name, batch.clone())
-                .await
-            {
+                .await;
+            crate::metrics::commit(started.elapsed(), batch.len(), result.is_ok());
+            match result {
                 Ok(stats) => {
+                    crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
                     if self.failures > 0 {
                         info!(after_failures = self.failures, "store commits resumed");
                         self.registry.set_failing(false);
@@ -319,9 +332,12 @@ impl Actor {
     /// Sends every held effect. Only called when nothing is uncommitted.
     fn deliver(&mut self) {
         let mut overflowed = Vec::new();
+        let (mut frames, mut bytes) = (0u64, 0u64);
         for (from, fx) in std::mem::take(&mut self.held) {
             if let Some(peer) = from.and_then(|id| self.peers.get(&id)) {
                 for frame in fx.reply {
+                    frames += 1;
+                    bytes += frame.len() as u64;
                     if peer.outbound.try_send(Bytes::from(frame)).is_err() {
                         overflowed.push(from.unwrap_or(SessionId(0)));
                         break;
@@ -331,12 +347,18 @@ impl Actor {
             for frame in fx.broadcast {
                 let frame = Bytes::from(frame);
                 for (id, peer) in &self.peers {
-                    if Some(*id) != from && peer.outbound.try_send(frame.clone()).is_err() {
+                    if Some(*id) == from {
+                        continue;
+                    }
+                    frames += 1;
+                    bytes += frame.len() as u64;
+                    if peer.outbound.try_send(frame.clone()).is_err() {
                         overflowed.push(*id);
                     }
                 }
             }
         }
+        crate::metrics::frames_out(frames, bytes);
         if overflowed.is_empty() {
             return;
         }
@@ -392,7 +414,9 @@ impl Actor {
         let flag = self.compacting.clone();
         self.registry.spawn_background(
             async move {
-                match store.compact(&name).await {
+                let result = store.compact(&name).await;
+                crate::metrics::compaction(result.is_ok());
+                match result {
                     Ok(c) => info!(
                         merged_entries = c.merged_entries,
                         merged_bytes = c.merged_bytes,

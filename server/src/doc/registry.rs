@@ -90,6 +90,7 @@ impl Registry {
         let id = self.inner.next_actor.fetch_add(1, Ordering::Relaxed);
         let handle = DocHandle { tx, actor_id: id };
         docs.insert(name.clone(), handle.clone());
+        crate::metrics::documents_loaded(docs.len());
         let actor = Actor::new(name.clone(), id, rx, self.clone());
         self.inner.tasks.spawn(actor.run());
         handle
@@ -99,6 +100,7 @@ impl Registry {
         let mut docs = self.docs();
         if docs.get(name).is_some_and(|h| h.actor_id == actor_id) {
             docs.remove(name);
+            crate::metrics::documents_loaded(docs.len());
         }
     }
 

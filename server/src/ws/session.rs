@@ -89,6 +89,7 @@ impl Session {
             }
         };
         debug!("session open");
+        crate::metrics::connection_opened();
         let mut ping = tokio::time::interval(self.settings.ping_interval);
         ping.reset();
         let mut last_heard = Instant::now();
@@ -138,6 +139,7 @@ impl Session {
                     match msg {
                         Some(Ok(AggregatedMessage::Binary(bytes))) => match decode_frame(&bytes) {
                             Ok(messages) => {
+                                crate::metrics::frame_in(bytes.len(), &messages);
                                 let messages = match self.screen(messages) {
                                     Ok(screened) => screened,
                                     Err(reason) => break End::Close(reason),
@@ -197,10 +199,12 @@ impl Session {
             }
         };
         doc.leave(self.id).await;
+        crate::metrics::connection_closed();
         match end {
             End::Gone => debug!("session ended by the client"),
             End::Close(reason) => {
                 debug!(code = ?reason.code, "closing session");
+                crate::metrics::closed_with(u16::from(reason.code));
                 let _ = ws.close(Some(reason)).await;
             }
         }

@@ -1,0 +1,168 @@
+//! Prometheus metrics: every figure Weft exports is named here, once, with its unit and
+//! labels, and recorded through these functions so call sites stay one line.
+//!
+//! The recorder is process-global (the `metrics` facade); [`install`] sets it up once and
+//! returns the handle `/metrics` renders.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets (seconds) for commits and applies: 50 µs to 5 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+];
+
+/// Installs the recorder (first call) and returns the handle to render.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| Ok(b.build_recorder()));
+            let recorder = match recorder {
+                Ok(r) => r,
+                // The bucket list is a non-empty constant; this cannot fail.
+                Err(e) => unreachable!("invalid metric buckets: {e}"),
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics shows Weft's own only if it is this one");
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_gauge!("weft_connections", "Open WebSocket connections.");
+    describe_gauge!(
+        "weft_documents_loaded",
+        "Documents loaded in memory (one actor each)."
+    );
+    describe_counter!(
+        "weft_messages_in_total",
+        "y-protocols messages received, by kind."
+    );
+    describe_counter!(
+        "weft_bytes_in_total",
+        Unit::Bytes,
+        "WebSocket payload bytes received."
+    );
+    describe_counter!("weft_frames_out_total", "Frames queued to clients.");
+    describe_counter!(
+        "weft_bytes_out_total",
+        Unit::Bytes,
+        "Frame bytes queued to clients."
+    );
+    describe_histogram!(
+        "weft_update_apply_seconds",
+        Unit::Seconds,
+        "Time to integrate one update."
+    );
+    describe_histogram!(
+        "weft_store_commit_seconds",
+        Unit::Seconds,
+        "Time of one store append (group commit)."
+    );
+    describe_counter!(
+        "weft_store_commit_failures_total",
+        "Store appends that failed (retried)."
+    );
+    describe_counter!(
+        "weft_committed_updates_total",
+        "Updates committed to the store."
+    );
+    describe_gauge!(
+        "weft_pending_store_bytes",
+        Unit::Bytes,
+        "Update bytes held in memory, not yet committed."
+    );
+    describe_counter!(
+        "weft_closes_total",
+        "WebSocket closes sent by the server, by close code."
+    );
+    describe_counter!(
+        "weft_refusals_total",
+        "Requests or messages refused, by reason."
+    );
+    describe_counter!("weft_compactions_total", "Log compactions, by result.");
+    describe_counter!(
+        "weft_caught_panics_total",
+        "Panics caught around yrs (the document was rebuilt)."
+    );
+}
+
+pub fn connection_opened() {
+    gauge!("weft_connections").increment(1.0);
+}
+
+pub fn connection_closed() {
+    gauge!("weft_connections").decrement(1.0);
+}
+
+pub fn documents_loaded(n: usize) {
+    gauge!("weft_documents_loaded").set(n as f64);
+}
+
+pub fn frame_in(bytes: usize, messages: &[weft_crdt::Inbound]) {
+    counter!("weft_bytes_in_total").increment(bytes as u64);
+    for m in messages {
+        let kind = match m {
+            weft_crdt::Inbound::SyncStep1(_) => "sync_step1",
+            weft_crdt::Inbound::SyncStep2 { .. } => "sync_step2",
+            weft_crdt::Inbound::Update { .. } => "update",
+            weft_crdt::Inbound::Awareness(_) => "awareness",
+            weft_crdt::Inbound::QueryAwareness => "query_awareness",
+            weft_crdt::Inbound::Auth => "auth",
+        };
+        counter!("weft_messages_in_total", "kind" => kind).increment(1);
+    }
+}
+
+pub fn frames_out(frames: u64, bytes: u64) {
+    counter!("weft_frames_out_total").increment(frames);
+    counter!("weft_bytes_out_total").increment(bytes);
+}
+
+pub fn update_applied(took: Duration) {
+    histogram!("weft_update_apply_seconds").record(took.as_secs_f64());
+}
+
+pub fn commit(took: Duration, updates: usize, ok: bool) {
+    histogram!("weft_store_commit_seconds").record(took.as_secs_f64());
+    if ok {
+        counter!("weft_committed_updates_total").increment(updates as u64);
+    } else {
+        counter!("weft_store_commit_failures_total").increment(1);
+    }
+}
+
+pub fn pending_store_bytes(delta: f64) {
+    gauge!("weft_pending_store_bytes").increment(delta);
+}
+
+pub fn closed_with(code: u16) {
+    counter!("weft_closes_total", "code" => code.to_string()).increment(1);
+}
+
+/// A refusal: `reason` is a stable, low-cardinality label (`rate_limit`, `token_invalid`, ...).
+pub fn refused(reason: &'static str) {
+    counter!("weft_refusals_total", "reason" => reason).increment(1);
+}
+
+pub fn compaction(ok: bool) {
+    counter!("weft_compactions_total", "result" => if ok { "ok" } else { "error" }).increment(1);
+}
+
+pub fn caught_panic() {
+    counter!("weft_caught_panics_total").increment(1);
+}
