@@ -26,7 +26,7 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| Ok(b.build_recorder()));
+                .map(|b| b.build_recorder());
             let recorder = match recorder {
                 Ok(r) => r,
                 // The bucket list is a non-empty constant; this cannot fail.
