@@ -53,10 +53,15 @@ pub enum ApplyError {
     Panicked,
 }
 
+/// Default bound on update bytes waiting for missing dependencies in one document.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 8 << 20;
+
 #[derive(Debug)]
 pub struct Document {
     doc: Doc,
     presence: Presence,
+    /// Update bytes allowed to wait for missing dependencies.
+    max_pending_bytes: usize,
 }
 
 impl Default for Document {
@@ -71,12 +76,19 @@ impl Document {
         Document {
             doc,
             presence: Presence::default(),
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
         }
     }
 
     /// Replaces the presence bookkeeping (to set a different cap).
     pub fn with_presence(mut self, presence: Presence) -> Self {
         self.presence = presence;
+        self
+    }
+
+    /// Sets the bound on update bytes waiting for missing dependencies.
+    pub fn with_max_pending_bytes(mut self, max: usize) -> Self {
+        self.max_pending_bytes = max;
         self
     }
 
@@ -157,15 +169,12 @@ impl Document {
     /// duplicate, or only parts whose dependencies are still missing).
     fn apply(&mut self, update: Update) -> Result<Option<Vec<u8>>, ApplyError> {
         let doc = &self.doc;
+        let max_pending = self.max_pending_bytes;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut txn = doc.transact_mut();
             txn.apply_update(update)
                 .map_err(|e| ApplyError::Rejected(e.to_string()))?;
-            if !pending_merges(&txn) {
-                return Err(ApplyError::Rejected(
-                    "update leaves a pending part that cannot be merged".into(),
-                ));
-            }
+            check_pending(&txn, max_pending)?;
             Ok(txn.encode_update_v1())
         }));
         match result {
@@ -200,7 +209,10 @@ impl Document {
 /// what `merge_pending_v1` does, fallibly: merge the state, the pending blocks and the pending
 /// delete set. It runs only while something is pending (rare: an update whose dependencies have
 /// not arrived) and then costs one full-state encode.
-fn pending_merges<T: ReadTxn>(txn: &T) -> bool {
+///
+/// It also bounds what waits: pending bytes over `max_pending` are refused too, so a client
+/// cannot park an unbounded amount of never-integrable data in a document.
+fn check_pending<T: ReadTxn>(txn: &T, max_pending: usize) -> Result<(), ApplyError> {
     let store = txn.store();
     let pending = store.pending_update().map(|p| p.update.encode_v1());
     let pending_ds = store.pending_ds().map(|ds| {
@@ -210,13 +222,21 @@ fn pending_merges<T: ReadTxn>(txn: &T) -> bool {
         u
     });
     if pending.is_none() && pending_ds.is_none() {
-        return true;
+        return Ok(());
+    }
+    let waiting = pending.as_ref().map_or(0, Vec::len) + pending_ds.as_ref().map_or(0, Vec::len);
+    if waiting > max_pending {
+        return Err(ApplyError::Rejected(format!(
+            "{waiting} bytes of updates wait for missing dependencies; the limit is {max_pending}"
+        )));
     }
     let state = txn.encode_diff_v1(&StateVector::default());
     let mut parts: Vec<&[u8]> = vec![&state];
     parts.extend(pending.as_deref());
     parts.extend(pending_ds.as_deref());
-    yrs::merge_updates_v1(&parts).is_ok()
+    yrs::merge_updates_v1(&parts).map(|_| ()).map_err(|_| {
+        ApplyError::Rejected("update leaves a pending part that cannot be merged".into())
+    })
 }
 
 #[cfg(test)]
@@ -359,6 +379,35 @@ mod tests {
             assert_eq!(fx.persist.len(), expected_persist);
             assert_eq!(fx.broadcast.len(), expected_persist);
         }
+    }
+
+    #[test]
+    fn updates_waiting_for_dependencies_are_bounded() {
+        let client = Doc::new();
+        let t = client.get_or_insert_text("t");
+        let mut updates = Vec::new();
+        for chunk in ["first", &"x".repeat(200)] {
+            let mut txn = client.transact_mut();
+            t.push(&mut txn, chunk);
+            updates.push(txn.encode_update_v1());
+        }
+        // The second update depends on the first, which never arrives.
+        let mut server = Document::default().with_max_pending_bytes(64);
+        let msg = decode_frame(&encode_update(&updates[1]))
+            .expect("frame")
+            .remove(0);
+        let mut fx = Effects::default();
+        assert!(matches!(
+            server.handle(SessionId(1), msg, 0, &mut fx),
+            Err(ApplyError::Rejected(_))
+        ));
+        let mut roomy = Document::default();
+        let msg = decode_frame(&encode_update(&updates[1]))
+            .expect("frame")
+            .remove(0);
+        roomy
+            .handle(SessionId(1), msg, 0, &mut fx)
+            .expect("pending within the bound");
     }
 
     #[test]

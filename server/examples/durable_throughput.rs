@@ -32,6 +32,8 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
             max_unsaved: 64 << 20,
             max_awareness_per_doc: 10_000,
             max_awareness_per_session: 8,
+            max_pending_bytes: 8 << 20,
+            max_document_size: 1 << 30,
         },
     );
     let committed = Arc::new(AtomicU64::new(0));

@@ -137,6 +137,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_MAX_UNSAVED", default_value = "64MiB", value_parser = parse_size)]
     pub max_unsaved: usize,
 
+    /// Largest document, in stored bytes (approximately); a write beyond it closes its session with 1009.
+    #[arg(long, env = "WEFT_MAX_DOCUMENT_SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub max_document_size: usize,
+
+    /// Update bytes a document keeps waiting for missing dependencies; more is refused (1007).
+    #[arg(long, env = "WEFT_MAX_PENDING_BYTES", default_value = "8MiB", value_parser = parse_size)]
+    pub max_pending_bytes: usize,
+
     /// On SIGINT/SIGTERM, how long to wait for documents to flush before exiting anyway.
     #[arg(long, env = "WEFT_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_deadline: Duration,

@@ -84,6 +84,8 @@ pub async fn run(
             max_unsaved: args.max_unsaved,
             max_awareness_per_doc: args.access.max_awareness_per_doc,
             max_awareness_per_session: args.access.max_awareness_ids_per_conn,
+            max_pending_bytes: args.max_pending_bytes,
+            max_document_size: args.max_document_size,
         },
     );
     let ws_settings = WsSettings {

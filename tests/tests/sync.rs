@@ -194,3 +194,53 @@ async fn metrics_count_connections_and_commits() {
         );
     }
 }
+
+/// A write past `--max-document-size` closes its session with 1009 and is not stored.
+#[tokio::test]
+async fn document_size_limit_refuses_the_write_that_crosses_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--max-document-size", "64KiB"]);
+    let url = server.url("bounded");
+    let mut writer = Client::connect(&url).await;
+    let first = "a".repeat(40 * 1024);
+    writer.push_text("t", &first).await;
+    let mut reader = Client::connect(&url).await;
+    assert!(
+        reader
+            .until(SECS5, |d| text_of(d, "t").len() == first.len())
+            .await
+    );
+    writer.push_text("t", &"b".repeat(40 * 1024)).await;
+    assert_eq!(writer.until_closed(SECS5).await, Some(CloseCode::Size));
+    let mut fresh = Client::connect(&url).await;
+    assert!(fresh.until(SECS5, |d| text_of(d, "t") == first).await);
+    assert!(reader.closed.is_none(), "a reader was closed");
+}
+
+/// Updates that can never be integrated (missing dependencies) are bounded per document.
+#[tokio::test]
+async fn pending_update_bytes_are_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--max-pending-bytes", "1KiB"]);
+    let url = server.url("pending");
+    // Two updates from one client; only the second (which depends on the first) is sent.
+    let source = yrs::Doc::new();
+    let text = source.get_or_insert_text("t");
+    let mut updates = Vec::new();
+    for chunk in ["first".to_string(), "z".repeat(4096)] {
+        use yrs::{Text, Transact};
+        let mut txn = source.transact_mut();
+        text.push(&mut txn, &chunk);
+        updates.push(txn.encode_update_v1());
+    }
+    let mut bystander = Client::connect(&url).await;
+    bystander.push_text("t", "ok").await;
+    let mut sender = Client::connect(&url).await;
+    sender
+        .send(weft_crdt::codec::encode_update(&updates[1]))
+        .await;
+    assert_eq!(sender.until_closed(SECS5).await, Some(CloseCode::Invalid));
+    let mut fresh = Client::connect(&url).await;
+    assert!(fresh.until(SECS5, |d| text_of(d, "t") == "ok").await);
+    assert!(bystander.closed.is_none());
+}

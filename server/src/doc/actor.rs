@@ -57,6 +57,9 @@ pub(crate) struct Actor {
     idle_since: Option<Instant>,
     needs_rebuild: bool,
     log: LogStats,
+    /// Stored bytes of the document, approximately: what was loaded plus what was committed
+    /// since (compaction makes it an over-estimate until the next load). For the size limit.
+    approx_size: usize,
     compacting: Arc<AtomicBool>,
     started: Instant,
 }
@@ -91,6 +94,7 @@ impl Actor {
             idle_since: Some(Instant::now()),
             needs_rebuild: false,
             log: LogStats::default(),
+            approx_size: 0,
             compacting: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
         }
@@ -164,16 +168,19 @@ impl Actor {
         let store = self.registry.store().clone();
         let stored = store.load(&self.name).await.map_err(|e| e.to_string())?;
         self.log = stored.log;
+        self.approx_size = stored.parts.iter().map(|p| p.len()).sum();
         let parts = stored.parts;
         let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let settings = self.registry.settings();
-        self.doc = Document::from_doc(doc).with_presence(Presence::new(
-            settings.max_awareness_per_doc,
-            settings.max_awareness_per_session,
-        ));
+        self.doc = Document::from_doc(doc)
+            .with_presence(Presence::new(
+                settings.max_awareness_per_doc,
+                settings.max_awareness_per_session,
+            ))
+            .with_max_pending_bytes(settings.max_pending_bytes);
         debug!(log_entries = self.log.entries, "document loaded");
         Ok(())
     }
@@ -220,8 +227,25 @@ impl Actor {
                             "awareness entries refused"
                         );
                     }
+                    // Judged on what the update actually added, so an empty sync step 2 from a
+                    // joining client never counts against a full document.
+                    let added: usize = fx.persist.iter().map(Vec::len).sum();
+                    let max_size = self.registry.settings().max_document_size;
+                    if added > 0 && self.approx_size + added > max_size {
+                        warn!(
+                            session = from.0,
+                            size = self.approx_size,
+                            added,
+                            limit = max_size,
+                            "document size limit reached; refusing the write"
+                        );
+                        self.kick(from, Close::DocumentTooLarge);
+                        self.needs_rebuild = true; // drop what was applied in memory
+                        return;
+                    }
                     for update in fx.persist.drain(..) {
                         self.unsaved_bytes += update.len();
+                        self.approx_size += update.len();
                         crate::metrics::pending_store_bytes(update.len() as f64);
                         self.unsaved.push(Bytes::from(update));
                     }

@@ -23,6 +23,8 @@ pub enum Close {
     StoreUnavailable,
     /// The client tried to own more awareness ids than its quota (1008).
     TooManyAwarenessIds,
+    /// The document reached its size limit (1009).
+    DocumentTooLarge,
 }
 
 /// A session as the actor sees it.

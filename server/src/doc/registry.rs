@@ -38,6 +38,10 @@ pub struct ActorSettings {
     pub max_awareness_per_doc: usize,
     /// Awareness ids one session may own (more close it with 1008).
     pub max_awareness_per_session: usize,
+    /// Update bytes allowed to wait for missing dependencies per document.
+    pub max_pending_bytes: usize,
+    /// Largest document (stored bytes, approximately); writes beyond it close with 1009.
+    pub max_document_size: usize,
 }
 
 #[derive(Clone)]

@@ -77,6 +77,29 @@ pub fn token_expired() -> CloseReason {
 /// 4401 mirrors HTTP 401).
 pub const TOKEN_EXPIRED: u16 = 4401;
 
+/// The `weft_refusals_total` reason of a close the document actor decided, if it is a
+/// refusal (the actor cannot record it: it only names the cause; the session counts it).
+pub fn actor_refusal(why: Close) -> Option<&'static str> {
+    match why {
+        Close::SlowConsumer => Some("slow_consumer"),
+        Close::GoingAway => None,
+        Close::InvalidUpdate => Some("invalid_update"),
+        Close::StoreUnavailable => Some("store_unavailable"),
+        Close::TooManyAwarenessIds => Some("too_many_awareness_ids"),
+        Close::DocumentTooLarge => Some("document_too_large"),
+    }
+}
+
+/// The `weft_refusals_total` reason of a y-protocols decode error: broken framing or an
+/// invalid payload.
+pub fn decode_refusal(e: &DecodeError) -> &'static str {
+    if e.is_protocol_error() {
+        "malformed_frame"
+    } else {
+        "invalid_payload"
+    }
+}
+
 /// Closes requested by the document actor.
 pub fn from_actor(why: Close) -> CloseReason {
     match why {
@@ -85,5 +108,6 @@ pub fn from_actor(why: Close) -> CloseReason {
         Close::InvalidUpdate => reason(CloseCode::Invalid, "update refused"),
         Close::StoreUnavailable => reason(CloseCode::Again, "storage unavailable; retry later"),
         Close::TooManyAwarenessIds => too_many_awareness_ids(),
+        Close::DocumentTooLarge => reason(CloseCode::Size, "document size limit reached"),
     }
 }
