@@ -125,6 +125,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_IDLE_TIMEOUT", default_value = "45s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Time a new connection has to complete its TLS handshake and send its request head (the WebSocket upgrade); a connection that sends nothing is closed.
+    #[arg(long, env = "WEFT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+
     /// A document with no connections is flushed and unloaded after this delay.
     #[arg(long, env = "WEFT_DOC_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub doc_idle: Duration,
@@ -164,6 +168,10 @@ pub struct ServeArgs {
     /// Tokens, origin allow-list and limits (see `access`).
     #[command(flatten)]
     pub access: crate::access::AccessArgs,
+
+    /// Native TLS (`wss://` without a proxy; see `tls`).
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 impl Cli {

@@ -14,7 +14,7 @@
 //! Modules, in data-flow order: [`ws`] (upgrade, session loop, close codes), [`hocuspocus`]
 //! (the Hocuspocus provider protocol on `/hocuspocus`, same actors), [`doc`] (actor,
 //! handle, registry), [`store`] (trait, embedded SQLite), [`http`] (health, web client),
-//! [`config`] (flags and env).
+//! [`config`] (flags and env), [`tls`] (native HTTPS / `wss://`).
 //!
 //! [`run`] is the whole server as a function of (configuration, listener, shutdown signal):
 //! `main` and the black-box tests both call it.
@@ -26,6 +26,7 @@ pub mod hocuspocus;
 pub mod http;
 pub mod metrics;
 pub mod store;
+pub mod tls;
 pub mod ws;
 
 use std::net::TcpListener;
@@ -45,6 +46,8 @@ use crate::ws::WsSettings;
 pub enum ServeError {
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("tls: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -74,6 +77,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    // Before anything else: a TLS misconfiguration must stop start-up, never fall back to HTTP.
+    let tls = args.tls.server_config()?;
     let store = open_store(&args.store).await?;
     let registry = Registry::new(
         store.clone(),
@@ -110,17 +115,30 @@ pub async fn run(
             .route("/healthz", web::get().to(http::health::healthz))
             .route("/readyz", web::get().to(http::health::readyz))
             .route("/metrics", web::get().to(http::metrics::render))
+            .route("/api/v1/tokens", web::post().to(access::mint::mint_route))
             .configure(|cfg| http::web::configure(cfg, &web_dir))
     })
-    .listen(listener)?
     .disable_signals()
-    .shutdown_timeout(5);
+    .shutdown_timeout(5)
+    // A connection must finish its TLS handshake and send its request head (the upgrade) in
+    // time, so idle sockets cannot pile up before the gate has even seen them.
+    .client_request_timeout(args.handshake_timeout)
+    .tls_handshake_timeout(args.handshake_timeout);
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
     if let Some(workers) = args.workers {
         server = server.workers(workers);
     }
     let server = server.run();
     let handle = server.handle();
-    info!(%addr, store = store.kind(), "weft listening on http://{addr} (WebSocket: ws://{addr}/ws/{{document}})");
+    info!(%addr, store = store.kind(), "weft listening on {http}://{addr} (WebSocket: {ws}://{addr}/ws/{{document}})");
     let server_task = tokio::spawn(server);
 
     shutdown.cancelled().await;

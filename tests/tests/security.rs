@@ -300,6 +300,14 @@ async fn a_flooding_connection_is_closed_with_1008_and_others_carry_on() {
     calm.push_text("t", "still here").await;
     let mut late = Client::connect(&url).await;
     assert!(late.until(SECS5, |d| text_of(d, "t") == "still here").await);
+    // The refusal is counted with a stable reason.
+    let (_, metrics) = http_get(server.port, "/metrics").expect("metrics answers");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("weft_refusals_total{reason=\"rate_limit\"} ")),
+        "no rate_limit refusal in /metrics:\n{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use weft_crdt::DocName;
 
 use super::limits::{ConnLimits, ConnPermit, LimitHit};
 use super::token::{Access, Keys, TokenError};
-use super::AccessArgs;
+use super::{AccessArgs, Secret};
 use crate::http::problem;
 
 /// What a session may do, decided at admission.
@@ -35,6 +35,10 @@ pub struct Admission {
 pub struct SessionLimits {
     pub max_messages_per_sec: u32,
     pub message_burst: u32,
+    /// Largest awareness message in bytes (see [`super::limits::awareness_bytes`]); 0: none.
+    pub max_awareness_size: usize,
+    pub max_awareness_per_sec: u32,
+    pub awareness_burst: u32,
 }
 
 /// Why a request was refused before the upgrade.
@@ -53,6 +57,19 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The `reason` label of `weft_refusals_total` (the problem `code`, in snake case).
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            Refusal::Origin => "origin_not_allowed",
+            Refusal::MissingToken => "token_required",
+            Refusal::BadToken(TokenError::Expired) => "token_expired",
+            Refusal::BadToken(TokenError::Invalid) => "token_invalid",
+            Refusal::OutOfScope => "document_not_allowed",
+            Refusal::Limit(LimitHit::PerDocument) => "too_many_connections_to_document",
+            Refusal::Limit(LimitHit::PerIp) => "too_many_connections_from_address",
+        }
+    }
+
     /// The HTTP answer (problem+json), in one place.
     pub fn response(&self) -> HttpResponse {
         let (status, code, detail) = match self {
@@ -90,7 +107,7 @@ impl Refusal {
                 "too many open connections from this address; retry later",
             ),
         };
-        crate::metrics::refused(code);
+        crate::metrics::refused(self.metric_reason());
         let mut response = problem::problem(status, code, detail);
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
@@ -105,6 +122,8 @@ impl Refusal {
 
 struct Inner {
     keys: Option<Keys>,
+    /// `WEFT_ADMIN_KEY`, for `POST /api/v1/tokens` (see `mint`).
+    admin_key: Option<Secret>,
     /// Lower-cased origins without a trailing slash; `None`: any origin.
     origins: Option<Vec<String>>,
     conns: ConnLimits,
@@ -150,6 +169,9 @@ impl Gate {
                  this server can read and write every document. Set a secret to require tokens."
             );
         }
+        if args.admin_key.is_some() && keys.is_none() {
+            warn!("WEFT_ADMIN_KEY is set without WEFT_AUTH_SECRET: there is nothing to sign tokens with, so POST /api/v1/tokens stays off");
+        }
         let origins: Vec<String> = args
             .allowed_origins
             .iter()
@@ -160,14 +182,23 @@ impl Gate {
         Gate {
             inner: Arc::new(Inner {
                 keys,
+                admin_key: args.admin_key.clone(),
                 origins,
                 conns: ConnLimits::new(args.max_conns_per_doc, args.max_conns_per_ip),
                 session: SessionLimits {
                     max_messages_per_sec: args.max_messages_per_sec,
                     message_burst: args.message_burst,
+                    max_awareness_size: args.max_awareness_size,
+                    max_awareness_per_sec: args.max_awareness_per_sec,
+                    awareness_burst: args.awareness_burst,
                 },
             }),
         }
+    }
+
+    /// The admin key and the signing keys, when both are configured (token minting on).
+    pub(super) fn minting(&self) -> Option<(&Secret, &Keys)> {
+        Some((self.inner.admin_key.as_ref()?, self.inner.keys.as_ref()?))
     }
 
     pub fn session_limits(&self) -> SessionLimits {
@@ -289,6 +320,7 @@ impl Gate {
             })
         });
         if let Err(refusal) = &result {
+            crate::metrics::refused(refusal.metric_reason());
             let peer = ip.map(|ip| ip.to_string()).unwrap_or_default();
             info!(doc = %doc, %peer, refusal = ?refusal, "document refused on a multiplexed connection");
         }

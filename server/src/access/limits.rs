@@ -1,6 +1,7 @@
 //! Resource limits enforced at the edge: open connections per document and per client IP
 //! (counted before the upgrade, refused with HTTP 429), and a token bucket for messages per
-//! second on one connection (enforced by the session, close 1008).
+//! second on one connection (enforced by the session, close 1008), and the awareness limits
+//! of one connection: size per message (1009) and a token bucket of their own (1008).
 //!
 //! Counting uses a `std::sync::Mutex`: the critical section is a hash-map increment, never held
 //! across an `.await`, and shared by every actix worker thread.
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 use weft_crdt::DocName;
+use yrs::sync::awareness::AwarenessUpdate;
 
 /// Which connection limit a request hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,70 @@ impl TokenBucket {
     }
 }
 
+/// Bytes an awareness message's entries hold: each entry's JSON, plus 16 for its client id
+/// and clock (their varint encodings take at most 10 + 5).
+pub fn awareness_bytes(update: &AwarenessUpdate) -> usize {
+    update
+        .clients
+        .values()
+        .map(|entry| entry.json.len().saturating_add(16))
+        .fold(0, usize::saturating_add)
+}
+
+/// Why an awareness message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwarenessRefusal {
+    /// Its entries total more than `--max-awareness-size` (1009); carries their size.
+    TooBig(usize),
+    /// The connection sends awareness faster than `--max-awareness-per-sec` (1008).
+    RateLimited,
+}
+
+impl AwarenessRefusal {
+    /// The `reason` label of `weft_refusals_total`.
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            AwarenessRefusal::TooBig(_) => "awareness_too_big",
+            AwarenessRefusal::RateLimited => "awareness_rate_limit",
+        }
+    }
+}
+
+/// The awareness limits of one connection. Awareness is relayed to every client of the
+/// document, so it gets a smaller size limit and a slower bucket than document messages, which
+/// it also counts against.
+#[derive(Debug)]
+pub struct AwarenessLimiter {
+    /// 0: no size limit beyond the message size limit.
+    max_size: usize,
+    bucket: TokenBucket,
+}
+
+impl AwarenessLimiter {
+    pub fn new(max_size: usize, rate: u32, burst: u32, now: Instant) -> Self {
+        AwarenessLimiter {
+            max_size,
+            bucket: TokenBucket::new(rate, burst, now),
+        }
+    }
+
+    /// Checks one awareness message: size first (a too-big message takes no token), then rate.
+    pub fn check(
+        &mut self,
+        update: &AwarenessUpdate,
+        now: Instant,
+    ) -> Result<(), AwarenessRefusal> {
+        let size = awareness_bytes(update);
+        if self.max_size > 0 && size > self.max_size {
+            return Err(AwarenessRefusal::TooBig(size));
+        }
+        if !self.bucket.take(now) {
+            return Err(AwarenessRefusal::RateLimited);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +251,51 @@ mod tests {
         assert!(!bucket.take(start + Duration::from_millis(100)));
         let mut off = TokenBucket::new(0, 0, start);
         assert!((0..10_000).all(|_| off.take(start)));
+    }
+
+    fn awareness(entries: &[(u64, &str)]) -> AwarenessUpdate {
+        use yrs::sync::awareness::AwarenessUpdateEntry;
+        AwarenessUpdate {
+            clients: entries
+                .iter()
+                .map(|&(id, json)| {
+                    (
+                        yrs::block::ClientID::new(id),
+                        AwarenessUpdateEntry {
+                            clock: 1,
+                            json: json.into(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn awareness_is_limited_in_size_and_rate() {
+        let start = Instant::now();
+        let small = awareness(&[(1, "{\"user\":\"ann\"}")]);
+        assert_eq!(awareness_bytes(&small), 14 + 16);
+        let big_json = format!("{{\"x\":\"{}\"}}", "a".repeat(200));
+        let big = awareness(&[(1, &big_json), (2, "{}")]);
+        let mut limiter = AwarenessLimiter::new(100, 2, 3, start);
+        assert_eq!(
+            limiter.check(&big, start),
+            Err(AwarenessRefusal::TooBig(big_json.len() + 16 + 2 + 16))
+        );
+        // The refused message took no token: the burst of 3 is intact.
+        for _ in 0..3 {
+            assert_eq!(limiter.check(&small, start), Ok(()));
+        }
+        assert_eq!(
+            limiter.check(&small, start),
+            Err(AwarenessRefusal::RateLimited)
+        );
+        assert_eq!(
+            limiter.check(&small, start + Duration::from_millis(500)),
+            Ok(())
+        );
+        let mut unlimited = AwarenessLimiter::new(0, 0, 0, start);
+        assert!((0..1000).all(|_| unlimited.check(&big, start).is_ok()));
     }
 }

@@ -5,18 +5,22 @@
 //!  GET /ws/{doc} ──► name (400) ──► Origin allow-list (403) ──► token (401) ──► scope (403)
 //!                ──► connections per document / per IP (429) ──► upgrade ──► session
 //!                                                     session: read-only filter, message rate
+//!                                                     (1008), awareness size (1009) and rate
 //!                                                     (1008), awareness ids (1008), expiry (4401)
 //! ```
 //!
 //! - [`token`]: JWT HS256 claims (`doc`, `access`, `exp`, `user`), minting and verification.
 //! - [`gate`]: the pre-upgrade checks, as one [`Gate`] shared by every worker; refusals map to
 //!   HTTP statuses in one place.
-//! - [`limits`]: connection counting (RAII permits) and the per-connection token bucket.
+//! - [`mint`]: `POST /api/v1/tokens`, a backend minting tokens with `WEFT_ADMIN_KEY`.
+//! - [`limits`]: connection counting (RAII permits), the per-connection token buckets and the
+//!   awareness screening both endpoints share.
 //!
 //! This module must not touch documents or the store: it only admits, refuses and counts.
 
 pub mod gate;
 pub mod limits;
+pub mod mint;
 pub mod token;
 
 use std::time::Duration;
@@ -40,6 +44,14 @@ pub const DEFAULT_MESSAGE_BURST: u32 = 40_000;
 /// Default distinct awareness client ids one connection may introduce (a stock provider uses 1;
 /// a reconnect reuses it).
 pub const DEFAULT_MAX_AWARENESS_IDS_PER_CONN: usize = 8;
+/// Default largest awareness message (its entries' JSON, ids and clocks). A cursor and a user
+/// name take a few hundred bytes; presence is broadcast to everyone, so it stays small.
+pub const DEFAULT_MAX_AWARENESS_SIZE: &str = "64KiB";
+/// Default sustained awareness messages per second per connection. A provider renews every
+/// 15 s and sends one per local change (cursor moves, selections), throttled by the editor.
+pub const DEFAULT_MAX_AWARENESS_PER_SEC: u32 = 50;
+/// Default awareness messages a connection may send at once after being quiet.
+pub const DEFAULT_AWARENESS_BURST: u32 = 100;
 
 /// A secret from the command line or environment; never printed, not even by `Debug`.
 #[derive(Clone)]
@@ -72,6 +84,10 @@ pub struct AccessArgs {
     #[arg(long, env = "WEFT_AUTH_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub auth_secret: Option<Secret>,
 
+    /// Key a backend presents (`Authorization: Bearer KEY`) to mint tokens at `POST /api/v1/tokens`. Unset: that endpoint answers 404. Needs --auth-secret. Use 32+ random bytes.
+    #[arg(long, env = "WEFT_ADMIN_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub admin_key: Option<Secret>,
+
     /// Comma-separated browser origins allowed to connect (e.g. `https://app.example.com`). A request whose Origin header is not listed is refused with 403. Unset: any origin.
     #[arg(long, env = "WEFT_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -95,6 +111,18 @@ pub struct AccessArgs {
     /// Awareness client ids one connection may own (stock clients own one); claiming more closes it with 1008.
     #[arg(long, env = "WEFT_MAX_AWARENESS_IDS_PER_CONN", default_value_t = DEFAULT_MAX_AWARENESS_IDS_PER_CONN)]
     pub max_awareness_ids_per_conn: usize,
+
+    /// Largest awareness message (entries' JSON plus 16 bytes per entry), bytes or with a unit; a larger one closes the connection with 1009. 0: no limit (--max-message-size still applies).
+    #[arg(long, env = "WEFT_MAX_AWARENESS_SIZE", default_value = DEFAULT_MAX_AWARENESS_SIZE, value_parser = crate::config::parse_size)]
+    pub max_awareness_size: usize,
+
+    /// Sustained awareness messages per second per connection (their own token bucket); a faster client is closed with 1008. 0: no limit.
+    #[arg(long, env = "WEFT_MAX_AWARENESS_PER_SEC", default_value_t = DEFAULT_MAX_AWARENESS_PER_SEC)]
+    pub max_awareness_per_sec: u32,
+
+    /// Awareness messages a connection may send in a burst above --max-awareness-per-sec.
+    #[arg(long, env = "WEFT_AWARENESS_BURST", default_value_t = DEFAULT_AWARENESS_BURST)]
+    pub awareness_burst: u32,
 
     /// Distinct awareness entries one document tracks; further new ids are ignored (logged).
     #[arg(long, env = "WEFT_MAX_AWARENESS_PER_DOC", default_value_t = weft_crdt::presence::DEFAULT_MAX_ENTRIES)]
@@ -134,14 +162,18 @@ pub enum MintError {
     Sign(#[from] jsonwebtoken::errors::Error),
 }
 
-/// Mints the token `weft token` prints.
-pub fn mint_token(args: &TokenArgs) -> Result<String, MintError> {
-    let valid = match args.doc.strip_suffix('*') {
+/// Whether `doc` is a token scope: a document name, or a prefix ending in `*`.
+pub fn valid_scope(doc: &str) -> bool {
+    match doc.strip_suffix('*') {
         Some("") => true,
         Some(prefix) => !prefix.contains('*'),
-        None => weft_crdt::DocName::parse(&args.doc).is_ok(),
-    };
-    if !valid {
+        None => weft_crdt::DocName::parse(doc).is_ok(),
+    }
+}
+
+/// Mints the token `weft token` prints.
+pub fn mint_token(args: &TokenArgs) -> Result<String, MintError> {
+    if !valid_scope(&args.doc) {
         return Err(MintError::BadScope(args.doc.clone()));
     }
     let keys = Keys::new(args.auth_secret.expose());

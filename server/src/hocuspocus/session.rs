@@ -33,7 +33,7 @@ use weft_crdt::codec::{MSG_SYNC, SYNC_STEP2};
 use weft_crdt::{DocName, Inbound, SessionId};
 
 use super::codec::{self, Frame, Message};
-use crate::access::limits::{ConnPermit, TokenBucket};
+use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, Gate, Refusal, SessionLimits, TokenError};
 use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
 use crate::ws::close;
@@ -85,6 +85,8 @@ pub struct HpSession {
     settings: WsSettings,
     gate: Gate,
     limits: SessionLimits,
+    /// Awareness size and rate for the whole socket (every document on it), as on `/ws`.
+    awareness: AwarenessLimiter,
     peer_ip: Option<IpAddr>,
     docs: HashMap<String, OpenDoc>,
     /// Keys refused since their last Auth: their other messages are dropped without a word.
@@ -101,9 +103,16 @@ impl HpSession {
         gate: Gate,
         peer_ip: Option<IpAddr>,
     ) -> Self {
+        let limits = gate.session_limits();
         HpSession {
             conn,
-            limits: gate.session_limits(),
+            awareness: AwarenessLimiter::new(
+                limits.max_awareness_size,
+                limits.max_awareness_per_sec,
+                limits.awareness_burst,
+                Instant::now(),
+            ),
+            limits,
             registry,
             settings,
             gate,
@@ -156,12 +165,18 @@ impl HpSession {
                                 }
                             }
                         }
-                        Out::Closed(Ok(why)) => break End::Close(close::from_actor(why)),
+                        Out::Closed(Ok(why)) => {
+                            if let Some(reason) = close::actor_refusal(why) {
+                                crate::metrics::refused(reason);
+                            }
+                            break End::Close(close::from_actor(why));
+                        }
                         Out::Closed(Err(_)) => break End::Close(close::unavailable("document closed")),
                     }
                 }
                 _ = tokio::time::sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
                     info!("token expired; closing connection");
+                    crate::metrics::refused("token_expired_in_session");
                     break End::Close(close::token_expired());
                 }
                 msg = stream.recv() => {
@@ -170,6 +185,7 @@ impl HpSession {
                         && !bucket.take(last_heard)
                     {
                         warn!(limit = self.limits.max_messages_per_sec, "closing connection over its message rate");
+                        crate::metrics::refused("rate_limit");
                         break End::Close(close::rate_limited());
                     }
                     match msg {
@@ -181,6 +197,7 @@ impl HpSession {
                         }
                         Some(Ok(AggregatedMessage::Text(_))) => {
                             warn!("refusing text frame");
+                            crate::metrics::refused("text_frame");
                             break End::Close(close::text_frame());
                         }
                         Some(Ok(AggregatedMessage::Ping(payload))) => {
@@ -196,6 +213,7 @@ impl HpSession {
                         }
                         Some(Err(ProtocolError::Overflow)) => {
                             warn!(limit = self.settings.max_message_size, "refusing oversized message");
+                            crate::metrics::refused("message_too_big");
                             break End::Close(close::too_big());
                         }
                         Some(Err(e)) => {
@@ -205,6 +223,7 @@ impl HpSession {
                                 _ => close::protocol(),
                             };
                             warn!(code = ?reason.code, "websocket protocol error");
+                            crate::metrics::refused(if reason.code == actix_ws::CloseCode::Size { "message_too_big" } else { "malformed_frame" });
                             break End::Close(reason);
                         }
                         None => break End::Gone,
@@ -213,6 +232,7 @@ impl HpSession {
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.settings.idle_timeout {
                         info!(idle = ?last_heard.elapsed(), "closing idle connection");
+                        crate::metrics::refused("idle_timeout");
                         break End::Close(close::idle());
                     }
                     if ws.ping(b"").await.is_err() {
@@ -241,6 +261,7 @@ impl HpSession {
             Ok(Frame::Pong) => return Ok(()),
             Err(e) => {
                 warn!(error = %e, len = bytes.len(), "refusing malformed frame");
+                crate::metrics::refused(close::decode_refusal(&e));
                 return Err(End::Close(close::decode(&e)));
             }
         };
@@ -289,6 +310,7 @@ impl HpSession {
                 limit = MAX_DOCS_PER_CONN,
                 "closing connection opening too many documents"
             );
+            crate::metrics::refused("too_many_documents");
             return Err(End::Close(close::too_many_documents()));
         }
         // `name\0sessionId` (v4 `sessionAwareness`): the document is the part before `\0`.
@@ -297,6 +319,7 @@ impl HpSession {
             Ok(name) => name,
             Err(e) => {
                 info!(key = %key, error = %e, "refused: invalid document name");
+                crate::metrics::refused("invalid_document_name");
                 return self
                     .deny(ws, key, &format!("invalid-document-name: {e}"))
                     .await;
@@ -394,8 +417,9 @@ impl HpSession {
         }
     }
 
-    /// Screens y-protocols messages (read-only writes; the awareness-id quota is the actor's),
-    /// hands them to the actor, then
+    /// Screens y-protocols messages (read-only writes; awareness size and rate, which close the
+    /// socket with 1009 / 1008; the awareness-id quota is the actor's), hands them to the
+    /// actor, then
     /// acknowledges each write with SyncStatus and echoes awareness to the sender.
     async fn forward(
         &mut self,
@@ -423,6 +447,13 @@ impl HpSession {
                 }
                 Inbound::SyncStep2 { .. } | Inbound::Update { .. } => acks.push(true),
                 Inbound::SyncStep1(_) => doc.step1_pending += 1,
+                Inbound::Awareness(update) => {
+                    if let Err(refusal) = self.awareness.check(update, Instant::now()) {
+                        warn!(doc = %doc.name, ?refusal, "refusing awareness");
+                        crate::metrics::refused(refusal.metric_reason());
+                        return Err(End::Close(close::awareness(refusal)));
+                    }
+                }
                 _ => {}
             }
             pass.push(msg);
@@ -432,6 +463,7 @@ impl HpSession {
         }
         if acks.iter().any(|ok| !ok) {
             info!(doc = %doc.name, "write refused: read-only");
+            crate::metrics::refused("read_only_write");
         }
         if doc.step1_pending > 0 {
             // The provider counts itself synced when its unsynced changes reach 0 as well as
@@ -470,6 +502,7 @@ impl HpSession {
                 send(ws, codec::authenticated(&key, grant.access == Access::Read)).await
             }
             Err(refusal) => {
+                crate::metrics::refused(refusal.metric_reason());
                 let reason = denial_reason(&refusal);
                 if let Some(doc) = self.docs.remove(&key) {
                     info!(doc = %doc.name, ?refusal, "token refused on an open document; closing it");

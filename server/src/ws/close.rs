@@ -3,6 +3,7 @@
 use actix_ws::{CloseCode, CloseReason};
 use weft_crdt::DecodeError;
 
+use crate::access::limits::AwarenessRefusal;
 use crate::doc::Close;
 
 fn reason(code: CloseCode, text: &str) -> CloseReason {
@@ -54,6 +55,25 @@ pub fn unavailable(text: &str) -> CloseReason {
 /// 1008: the connection sent more messages per second than `--max-messages-per-sec` allows.
 pub fn rate_limited() -> CloseReason {
     reason(CloseCode::Policy, "rate limit")
+}
+
+/// 1009: an awareness message larger than `--max-awareness-size`.
+pub fn awareness_too_big() -> CloseReason {
+    reason(CloseCode::Size, "awareness message too big")
+}
+
+/// 1008: the connection sent more awareness messages per second than
+/// `--max-awareness-per-sec` allows.
+pub fn awareness_rate_limited() -> CloseReason {
+    reason(CloseCode::Policy, "awareness rate limit")
+}
+
+/// The close for a refused awareness message.
+pub fn awareness(refusal: AwarenessRefusal) -> CloseReason {
+    match refusal {
+        AwarenessRefusal::TooBig(_) => awareness_too_big(),
+        AwarenessRefusal::RateLimited => awareness_rate_limited(),
+    }
 }
 
 /// 1008: the connection introduced more awareness client ids than

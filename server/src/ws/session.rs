@@ -26,7 +26,7 @@ use weft_crdt::{DocName, Inbound, SessionId};
 
 use super::close;
 use super::upgrade::WsSettings;
-use crate::access::limits::{ConnPermit, TokenBucket};
+use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, SessionLimits};
 use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
 
@@ -41,6 +41,8 @@ pub struct Session {
     access: Access,
     expires_in: Option<Duration>,
     limits: SessionLimits,
+    /// Awareness size and rate (its own bucket), checked in [`Session::screen`].
+    awareness: AwarenessLimiter,
     /// Holds this connection's slots in the connection limits; freed when the session ends.
     _permit: ConnPermit,
 }
@@ -74,6 +76,12 @@ impl Session {
             settings,
             access: admission.access,
             expires_in: admission.expires_in,
+            awareness: AwarenessLimiter::new(
+                limits.max_awareness_size,
+                limits.max_awareness_per_sec,
+                limits.awareness_burst,
+                Instant::now(),
+            ),
             limits,
             _permit: admission.permit,
         }
@@ -112,7 +120,12 @@ impl Session {
                 biased;
                 why = &mut close_rx => {
                     break match why {
-                        Ok(why) => End::Close(close::from_actor(why)),
+                        Ok(why) => {
+                            if let Some(reason) = close::actor_refusal(why) {
+                                crate::metrics::refused(reason);
+                            }
+                            End::Close(close::from_actor(why))
+                        }
                         Err(_) => End::Close(close::unavailable("document closed")),
                     };
                 }
@@ -126,6 +139,7 @@ impl Session {
                 }
                 _ = &mut expiry => {
                     info!("token expired; closing session");
+                    crate::metrics::refused("token_expired_in_session");
                     break End::Close(close::token_expired());
                 }
                 msg = stream.recv() => {
@@ -134,6 +148,7 @@ impl Session {
                         && !bucket.take(last_heard)
                     {
                         warn!(limit = self.limits.max_messages_per_sec, "closing connection over its message rate");
+                        crate::metrics::refused("rate_limit");
                         break End::Close(close::rate_limited());
                     }
                     match msg {
@@ -146,6 +161,7 @@ impl Session {
                                 };
                                 if messages.denied > 0 {
                                     info!(refused = messages.denied, "write refused: read-only session");
+                                    crate::metrics::refused("read_only_write");
                                     let denied = encode_permission_denied("read-only access: updates are not accepted");
                                     if ws.binary(denied).await.is_err() {
                                         break End::Gone;
@@ -157,11 +173,13 @@ impl Session {
                             }
                             Err(e) => {
                                 warn!(error = %e, len = bytes.len(), "refusing malformed frame");
+                                crate::metrics::refused(close::decode_refusal(&e));
                                 break End::Close(close::decode(&e));
                             }
                         },
                         Some(Ok(AggregatedMessage::Text(_))) => {
                             warn!("refusing text frame");
+                            crate::metrics::refused("text_frame");
                             break End::Close(close::text_frame());
                         }
                         Some(Ok(AggregatedMessage::Ping(payload))) => {
@@ -177,11 +195,13 @@ impl Session {
                         }
                         Some(Err(ProtocolError::Overflow)) => {
                             warn!(limit = self.settings.max_message_size, "refusing oversized message");
+                            crate::metrics::refused("message_too_big");
                             break End::Close(close::too_big());
                         }
                         Some(Err(e)) => {
                             let reason = reason_for(e);
                             warn!(code = ?reason.code, "websocket protocol error");
+                            crate::metrics::refused(if reason.code == actix_ws::CloseCode::Size { "message_too_big" } else { "malformed_frame" });
                             break End::Close(reason);
                         }
                         None => break End::Gone,
@@ -190,6 +210,7 @@ impl Session {
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.settings.idle_timeout {
                         info!(idle = ?last_heard.elapsed(), "closing idle connection");
+                        crate::metrics::refused("idle_timeout");
                         break End::Close(close::idle());
                     }
                     if ws.ping(b"").await.is_err() {
@@ -211,7 +232,8 @@ impl Session {
     }
 
     /// Applies this session's access rules to decoded messages: drops a read-only session's
-    /// writes (counting those that carry changes). (The awareness-id quota is the document's:
+    /// writes (counting those that carry changes), and refuses awareness over its size or rate
+    /// (the whole connection closes: 1009 / 1008). (The awareness-id quota is the document's:
     /// only it knows which ids a session owns, since stock clients relay others' states.)
     fn screen(&mut self, messages: Vec<Inbound>) -> Result<Screened, CloseReason> {
         let mut out = Screened {
@@ -229,6 +251,18 @@ impl Session {
                         out.denied += 1;
                     }
                     continue;
+                }
+                Inbound::Awareness(update) => {
+                    if let Err(refusal) = self.awareness.check(update, Instant::now()) {
+                        warn!(
+                            ?refusal,
+                            max_size = self.limits.max_awareness_size,
+                            rate = self.limits.max_awareness_per_sec,
+                            "refusing awareness"
+                        );
+                        crate::metrics::refused(refusal.metric_reason());
+                        return Err(close::awareness(refusal));
+                    }
                 }
                 _ => {}
             }

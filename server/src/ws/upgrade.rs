@@ -36,6 +36,7 @@ pub async fn ws_route(
         Ok(s) => s,
         Err(_) => {
             tracing::info!(path = raw, "refused: document name is not UTF-8");
+            crate::metrics::refused("invalid_document_name");
             return Ok(problem::bad_request(
                 "invalid-document-name",
                 "document name is not valid UTF-8",
@@ -46,6 +47,7 @@ pub async fn ws_route(
         Ok(name) => name,
         Err(e) => {
             tracing::info!(path = raw, error = %e, "refused: invalid document name");
+            crate::metrics::refused("invalid_document_name");
             return Ok(problem::bad_request(
                 "invalid-document-name",
                 &e.to_string(),

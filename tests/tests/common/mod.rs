@@ -69,6 +69,19 @@ impl Server {
         server
     }
 
+    /// Starts without waiting for `/healthz` over plain HTTP (for TLS: the caller waits).
+    pub fn start_unchecked(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn(port, data_dir, &args);
+        Server {
+            port,
+            data_dir: data_dir.to_path_buf(),
+            child,
+            args,
+        }
+    }
+
     fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
