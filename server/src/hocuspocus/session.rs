@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason};
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream, PollNext, SelectAll, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -37,6 +37,7 @@ use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, Gate, Refusal, SessionLimits, TokenError};
 use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
 use crate::ws::close;
+use crate::ws::frames::{self, Incoming};
 use crate::ws::WsSettings;
 
 /// Joins retried when the actor retires just as we arrive (each retry gets a fresh actor).
@@ -188,45 +189,16 @@ impl HpSession {
                         crate::metrics::refused("rate_limit");
                         break End::Close(close::rate_limited());
                     }
-                    match msg {
-                        Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                    match frames::triage(&mut ws, msg, self.settings.max_message_size).await {
+                        Incoming::Binary(bytes) => {
                             match self.on_frame(&mut ws, &bytes).await {
                                 Ok(()) => {}
                                 Err(end) => break end,
                             }
                         }
-                        Some(Ok(AggregatedMessage::Text(_))) => {
-                            warn!("refusing text frame");
-                            crate::metrics::refused("text_frame");
-                            break End::Close(close::text_frame());
-                        }
-                        Some(Ok(AggregatedMessage::Ping(payload))) => {
-                            if ws.pong(&payload).await.is_err() {
-                                break End::Gone;
-                            }
-                        }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
-                        Some(Ok(AggregatedMessage::Close(reason))) => {
-                            debug!(?reason, "client closed");
-                            let _ = ws.clone().close(reason).await;
-                            break End::Gone;
-                        }
-                        Some(Err(ProtocolError::Overflow)) => {
-                            warn!(limit = self.settings.max_message_size, "refusing oversized message");
-                            crate::metrics::refused("message_too_big");
-                            break End::Close(close::too_big());
-                        }
-                        Some(Err(e)) => {
-                            let reason = match e {
-                                // A reassembled message over the limit is reported as I/O.
-                                ProtocolError::Io(io) if io.to_string().contains("continuation size") => close::too_big(),
-                                _ => close::protocol(),
-                            };
-                            warn!(code = ?reason.code, "websocket protocol error");
-                            crate::metrics::refused(if reason.code == actix_ws::CloseCode::Size { "message_too_big" } else { "malformed_frame" });
-                            break End::Close(reason);
-                        }
-                        None => break End::Gone,
+                        Incoming::Handled => {}
+                        Incoming::Gone => break End::Gone,
+                        Incoming::Close(reason) => break End::Close(reason),
                     }
                 }
                 _ = ping.tick() => {

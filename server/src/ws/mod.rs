@@ -3,9 +3,11 @@
 //! - [`upgrade`]: validates the request (document name) *before* the upgrade, then starts a session.
 //! - [`session`]: the per-connection loop: socket frames in → decode → document actor; actor
 //!   frames out → socket; keepalive; closing.
+//! - [`frames`]: control frames and refusals common to every WebSocket endpoint.
 //! - [`close`]: every WebSocket close code Weft sends, in one place.
 
 pub mod close;
+pub mod frames;
 pub mod session;
 pub mod upgrade;
 

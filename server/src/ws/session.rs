@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -25,6 +25,7 @@ use weft_crdt::codec::{decode_frame, encode_permission_denied};
 use weft_crdt::{DocName, Inbound, SessionId};
 
 use super::close;
+use super::frames::{self, Incoming};
 use super::upgrade::WsSettings;
 use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, SessionLimits};
@@ -151,8 +152,8 @@ impl Session {
                         crate::metrics::refused("rate_limit");
                         break End::Close(close::rate_limited());
                     }
-                    match msg {
-                        Some(Ok(AggregatedMessage::Binary(bytes))) => match decode_frame(&bytes) {
+                    match frames::triage(&mut ws, msg, self.settings.max_message_size).await {
+                        Incoming::Binary(bytes) => match decode_frame(&bytes) {
                             Ok(messages) => {
                                 crate::metrics::frame_in(bytes.len(), &messages);
                                 let messages = match self.screen(messages) {
@@ -177,34 +178,9 @@ impl Session {
                                 break End::Close(close::decode(&e));
                             }
                         },
-                        Some(Ok(AggregatedMessage::Text(_))) => {
-                            warn!("refusing text frame");
-                            crate::metrics::refused("text_frame");
-                            break End::Close(close::text_frame());
-                        }
-                        Some(Ok(AggregatedMessage::Ping(payload))) => {
-                            if ws.pong(&payload).await.is_err() {
-                                break End::Gone;
-                            }
-                        }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
-                        Some(Ok(AggregatedMessage::Close(reason))) => {
-                            debug!(?reason, "client closed");
-                            let _ = ws.clone().close(reason).await;
-                            break End::Gone;
-                        }
-                        Some(Err(ProtocolError::Overflow)) => {
-                            warn!(limit = self.settings.max_message_size, "refusing oversized message");
-                            crate::metrics::refused("message_too_big");
-                            break End::Close(close::too_big());
-                        }
-                        Some(Err(e)) => {
-                            let reason = reason_for(e);
-                            warn!(code = ?reason.code, "websocket protocol error");
-                            crate::metrics::refused(if reason.code == actix_ws::CloseCode::Size { "message_too_big" } else { "malformed_frame" });
-                            break End::Close(reason);
-                        }
-                        None => break End::Gone,
+                        Incoming::Handled => {}
+                        Incoming::Gone => break End::Gone,
+                        Incoming::Close(reason) => break End::Close(reason),
                     }
                 }
                 _ = ping.tick() => {
@@ -299,14 +275,5 @@ impl Session {
             }
         }
         Err(close::unavailable("document busy; retry"))
-    }
-}
-
-/// actix-ws reports a reassembled (continuation) message over the limit as an I/O error
-/// rather than `Overflow`; it is the same refusal, 1009.
-fn reason_for(e: ProtocolError) -> CloseReason {
-    match e {
-        ProtocolError::Io(io) if io.to_string().contains("continuation size") => close::too_big(),
-        _ => close::protocol(),
     }
 }

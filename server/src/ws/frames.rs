@@ -1,0 +1,67 @@
+//! What a session does with every WebSocket message that is not a binary protocol frame:
+//! answer pings, echo a client's close, and refuse text frames, oversized messages and broken
+//! framing. Shared by `/ws` and `/hocuspocus`, so both answer and count refusals the same way.
+
+use actix_ws::{AggregatedMessage, CloseReason, ProtocolError};
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use super::close;
+
+/// What the session loop does next.
+pub enum Incoming {
+    /// A binary frame for the protocol to decode.
+    Binary(Bytes),
+    /// Handled here (ping, pong); nothing to do.
+    Handled,
+    /// The client closed or vanished: nothing more to send.
+    Gone,
+    /// Refused: close with this reason.
+    Close(CloseReason),
+}
+
+/// Sorts one message from the socket, answering control frames on `ws`.
+pub async fn triage(
+    ws: &mut actix_ws::Session,
+    msg: Option<Result<AggregatedMessage, ProtocolError>>,
+    max_message_size: usize,
+) -> Incoming {
+    match msg {
+        Some(Ok(AggregatedMessage::Binary(bytes))) => Incoming::Binary(bytes),
+        Some(Ok(AggregatedMessage::Text(_))) => {
+            warn!("refusing text frame");
+            crate::metrics::refused("text_frame");
+            Incoming::Close(close::text_frame())
+        }
+        Some(Ok(AggregatedMessage::Ping(payload))) => match ws.pong(&payload).await {
+            Ok(()) => Incoming::Handled,
+            Err(_) => Incoming::Gone,
+        },
+        Some(Ok(AggregatedMessage::Pong(_))) => Incoming::Handled,
+        Some(Ok(AggregatedMessage::Close(reason))) => {
+            debug!(?reason, "client closed");
+            let _ = ws.clone().close(reason).await;
+            Incoming::Gone
+        }
+        Some(Err(ProtocolError::Overflow)) => {
+            warn!(limit = max_message_size, "refusing oversized message");
+            crate::metrics::refused("message_too_big");
+            Incoming::Close(close::too_big())
+        }
+        Some(Err(e)) => {
+            // actix-ws reports a reassembled (continuation) message over the limit as an I/O
+            // error rather than `Overflow`; it is the same refusal, 1009.
+            let oversized =
+                matches!(&e, ProtocolError::Io(io) if io.to_string().contains("continuation size"));
+            warn!(error = %e, "websocket protocol error");
+            if oversized {
+                crate::metrics::refused("message_too_big");
+                Incoming::Close(close::too_big())
+            } else {
+                crate::metrics::refused("malformed_frame");
+                Incoming::Close(close::protocol())
+            }
+        }
+        None => Incoming::Gone,
+    }
+}
