@@ -55,6 +55,11 @@ describe('flags and links', () => {
     expect(isReadOnly('?readonly')).toBe(true);
     expect(isReadOnly('?readonly=0')).toBe(false);
     expect(isReadOnly('?readonly=false')).toBe(false);
+    const claims = (c: object) => btoa(JSON.stringify(c)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+    const token = (access: string) => `${claims({ alg: 'HS256' })}.${claims({ doc: 'a', access })}.sig`;
+    expect(isReadOnly(`?token=${token('read')}`)).toBe(true);
+    expect(isReadOnly(`?token=${token('write')}`)).toBe(false);
+    expect(isReadOnly('?token=not-a-jwt')).toBe(false);
     expect(isReadOnly('')).toBe(false);
   });
   it('carries the server override but not token or readonly', () => {

@@ -73,9 +73,30 @@ export function providerParams(search: string): Record<string, string> {
   return token ? { token } : {};
 }
 
+/**
+ * Read-only when asked (`?readonly=1`) or when the page's `?token=` only grants reading
+ * (a Weft token's `access` claim is `read`). The server enforces it either way; this only
+ * makes the editor honest about it instead of letting edits bounce.
+ */
 export function isReadOnly(search: string): boolean {
-  const v = new URLSearchParams(search).get('readonly');
-  return v !== null && v !== '0' && v !== 'false';
+  const params = new URLSearchParams(search);
+  const v = params.get('readonly');
+  if (v !== null && v !== '0' && v !== 'false') return true;
+  const token = params.get('token');
+  return token !== null && tokenAccess(token) === 'read';
+}
+
+/** The `access` claim of a JWT, read without verifying it (the server verifies). */
+export function tokenAccess(token: string): string | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const claims = JSON.parse(json) as { access?: unknown };
+    return typeof claims.access === 'string' ? claims.access : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -64,6 +64,6 @@ export function renderEditor(root: HTMLElement, docName: string): void {
   if (!readOnly) editor.commands.focus('end');
   performance.mark('weft:editor-ready');
   (window.weft as Record<string, unknown>).editor = editor;
-  // The read-only switch (driven by ?readonly=1 for now; later by the token's rights).
+  // The read-only switch (driven by ?readonly=1 or a read-only token).
   (window.weft as Record<string, unknown>).setReadOnly = (ro: boolean) => editor.setEditable(!ro);
 }
