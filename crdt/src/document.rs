@@ -51,6 +51,9 @@ pub enum ApplyError {
     Rejected(String),
     #[error("yrs panicked while applying the update")]
     Panicked,
+    /// An earlier panic left the document unusable until it is rebuilt.
+    #[error("document is being rebuilt after a failed update")]
+    Poisoned,
 }
 
 /// Default bound on update bytes waiting for missing dependencies in one document.
@@ -62,6 +65,8 @@ pub struct Document {
     presence: Presence,
     /// Update bytes allowed to wait for missing dependencies.
     max_pending_bytes: usize,
+    /// Set when yrs panicked mid-transaction (see `apply`).
+    poisoned: bool,
 }
 
 impl Default for Document {
@@ -77,6 +82,7 @@ impl Document {
             doc,
             presence: Presence::default(),
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            poisoned: false,
         }
     }
 
@@ -95,10 +101,16 @@ impl Document {
     /// Swaps in a document rebuilt from storage after a failed apply; presence is kept.
     pub fn replace_doc(&mut self, doc: Doc) {
         self.doc = doc;
+        self.poisoned = false;
     }
 
     /// Frames a new session gets on open: our sync step 1, then every live awareness state.
+    /// (Nothing about the document while it is poisoned: the joiner's own step 1 is then
+    /// refused and it reconnects once the document is rebuilt.)
     pub fn greeting(&self) -> Vec<Vec<u8>> {
+        if self.poisoned {
+            return self.presence.encode_all().into_iter().collect();
+        }
         let mut frames = vec![encode_sync_step1(&self.state_vector())];
         frames.extend(self.presence.encode_all());
         frames
@@ -133,6 +145,9 @@ impl Document {
         now_ms: u64,
         fx: &mut Effects,
     ) -> Result<(), ApplyError> {
+        if self.poisoned && !matches!(msg, Inbound::Awareness(_) | Inbound::Auth) {
+            return Err(ApplyError::Poisoned);
+        }
         match msg {
             Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv))),
             Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
@@ -167,11 +182,18 @@ impl Document {
 
     /// Integrates an update; returns what it changed (`None` if it added nothing new, e.g. a
     /// duplicate, or only parts whose dependencies are still missing).
+    ///
+    /// If yrs panics, the transaction is *forgotten*, not dropped: dropping it commits, and a
+    /// commit after a failed apply can panic again while unwinding, which aborts the process
+    /// (a fuzzer finding). The document is then poisoned (its transaction lock stays taken)
+    /// and refuses everything until the caller replaces it ([`Document::replace_doc`]).
     fn apply(&mut self, update: Update) -> Result<Option<Vec<u8>>, ApplyError> {
-        let doc = &self.doc;
+        if self.poisoned {
+            return Err(ApplyError::Poisoned);
+        }
         let max_pending = self.max_pending_bytes;
+        let mut txn = self.doc.transact_mut();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut txn = doc.transact_mut();
             txn.apply_update(update)
                 .map_err(|e| ApplyError::Rejected(e.to_string()))?;
             check_pending(&txn, max_pending)?;
@@ -181,8 +203,17 @@ impl Document {
             Ok(Ok(diff)) if diff == EMPTY_UPDATE => Ok(None),
             Ok(Ok(diff)) => Ok(Some(diff)),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(ApplyError::Panicked),
+            Err(_) => {
+                std::mem::forget(txn);
+                self.poisoned = true;
+                Err(ApplyError::Panicked)
+            }
         }
+    }
+
+    /// True after yrs panicked: the document must be rebuilt before it is used again.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// A session ended: remove its awareness states and tell everyone else.

@@ -6,6 +6,11 @@
 //!   declaring billions of entries made yrs reserve gigabytes (refused now in `codec`).
 //! - `apply_update-unencodable-pending`: an update yrs accepted but whose pending part it could
 //!   not encode again; every later full-state encode panicked (refused now in `document`).
+//! - `apply_update-block-store-panic`: yrs panics inside `apply_update`; caught, reported as
+//!   `ApplyError::Panicked` (the actor closes the session and rebuilds).
+//! - `apply_update-panic-in-cleanup`: yrs panics inside `apply_update` and the transaction's
+//!   commit-on-drop panics again while unwinding, which aborted the process; the transaction
+//!   is now forgotten instead and the document poisoned until rebuilt.
 
 use std::path::Path;
 

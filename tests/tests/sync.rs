@@ -244,3 +244,54 @@ async fn pending_update_bytes_are_bounded() {
     assert!(fresh.until(SECS5, |d| text_of(d, "t") == "ok").await);
     assert!(bystander.closed.is_none());
 }
+
+/// Every input the fuzzers found, sent to the real server as a frame and as an update: only
+/// the sending session may be closed; the server, the document and the others carry on.
+#[tokio::test]
+async fn fuzz_findings_close_only_their_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url("fuzzed");
+    let mut bystander = Client::connect(&url).await;
+    bystander.push_text("t", "before").await;
+    let findings =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crdt/tests/fuzz-regressions");
+    let mut sent = 0;
+    for entry in std::fs::read_dir(&findings).expect("fuzz regressions folder") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read finding");
+        for frame in [bytes.clone(), weft_crdt::codec::encode_update(&bytes)] {
+            let mut hostile = Client::connect(&url).await;
+            hostile.send(frame).await;
+            hostile.until_closed(Duration::from_millis(300)).await;
+            sent += 1;
+        }
+    }
+    assert!(sent >= 10, "only {sent} findings were sent");
+    assert_eq!(
+        http_get(server.port, "/healthz").map(|(s, _)| s),
+        Some(200),
+        "server died"
+    );
+    bystander.push_text("t", " after").await;
+    // Some findings are valid updates (their content is legitimately applied): what matters
+    // is that everyone still converges on one document that kept the bystander's edits.
+    let mut fresh = Client::connect(&url).await;
+    let both = |d: &yrs::Doc| {
+        let t = text_of(d, "t");
+        t.contains("before") && t.contains(" after")
+    };
+    assert!(
+        fresh.until(Duration::from_secs(10), both).await,
+        "document now {:?}",
+        text_of(&fresh.doc, "t")
+    );
+    let expected = text_of(&fresh.doc, "t");
+    assert!(
+        bystander
+            .until(Duration::from_secs(10), |d| text_of(d, "t") == expected)
+            .await,
+        "bystander {:?} vs fresh {expected:?}",
+        text_of(&bystander.doc, "t")
+    );
+    assert!(bystander.closed.is_none(), "the bystander was closed");
+}

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, info_span, warn, Instrument};
+use weft_crdt::document::ApplyError;
 use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
 
 use super::handle::{Close, Command, JoinError, Member};
@@ -133,6 +134,9 @@ impl Actor {
                     let Some(cmd) = cmd else { return };
                     self.handle(cmd);
                     for _ in 1..MAX_BATCH {
+                        if self.needs_rebuild {
+                            break; // rebuild before anything else touches the document
+                        }
                         match self.rx.try_recv() {
                             Ok(cmd) => self.handle(cmd),
                             Err(_) => break,
@@ -211,14 +215,22 @@ impl Actor {
                     if is_write {
                         crate::metrics::update_applied(started.elapsed());
                     }
-                    if let Err(e) = handled {
-                        if matches!(e, weft_crdt::document::ApplyError::Panicked) {
-                            crate::metrics::caught_panic();
+                    match handled {
+                        Ok(()) => {}
+                        Err(ApplyError::Poisoned) => {
+                            // Not this client's fault: it reconnects once the document is rebuilt.
+                            self.kick(from, Close::Recovering);
+                            return;
                         }
-                        warn!(session = from.0, error = %e, "invalid update; closing its session");
-                        self.kick(from, Close::InvalidUpdate);
-                        self.needs_rebuild = true;
-                        return;
+                        Err(e) => {
+                            if matches!(e, ApplyError::Panicked) {
+                                crate::metrics::caught_panic();
+                            }
+                            warn!(session = from.0, error = %e, "invalid update; closing its session");
+                            self.kick(from, Close::InvalidUpdate);
+                            self.needs_rebuild = true;
+                            return;
+                        }
                     }
                     if fx.awareness_refused > 0 {
                         debug!(

@@ -25,6 +25,8 @@ pub enum Close {
     TooManyAwarenessIds,
     /// The document reached its size limit (1009).
     DocumentTooLarge,
+    /// The document is being rebuilt after a failed update; reconnect (1013).
+    Recovering,
 }
 
 /// A session as the actor sees it.

@@ -107,6 +107,7 @@ pub fn actor_refusal(why: Close) -> Option<&'static str> {
         Close::StoreUnavailable => Some("store_unavailable"),
         Close::TooManyAwarenessIds => Some("too_many_awareness_ids"),
         Close::DocumentTooLarge => Some("document_too_large"),
+        Close::Recovering => None,
     }
 }
 
@@ -129,5 +130,6 @@ pub fn from_actor(why: Close) -> CloseReason {
         Close::StoreUnavailable => reason(CloseCode::Again, "storage unavailable; retry later"),
         Close::TooManyAwarenessIds => too_many_awareness_ids(),
         Close::DocumentTooLarge => reason(CloseCode::Size, "document size limit reached"),
+        Close::Recovering => reason(CloseCode::Again, "document recovering; reconnect"),
     }
 }
