@@ -13,12 +13,13 @@
 //! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
 //! (`Close::SlowConsumer`) and resyncs on reconnect.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, info_span, warn, Instrument};
@@ -48,6 +49,9 @@ pub(crate) struct Actor {
     registry: Registry,
     doc: Document,
     peers: HashMap<SessionId, Peer>,
+    /// Sessions closed for what they sent: messages still queued from them are dropped.
+    /// Forgotten at their `Leave`.
+    refused: HashSet<SessionId>,
     /// Effects of handled messages, waiting for their updates to be committed.
     held: Vec<(Option<SessionId>, Effects)>,
     /// Integrated updates not yet committed.
@@ -87,6 +91,7 @@ impl Actor {
             registry,
             doc: Document::default(),
             peers: HashMap::new(),
+            refused: HashSet::new(),
             held: Vec::new(),
             unsaved: Vec::new(),
             unsaved_bytes: 0,
@@ -193,11 +198,20 @@ impl Actor {
         match cmd {
             Command::Join { member, reply } => self.join(member, reply),
             Command::Messages { from, messages } => {
-                if !self.peers.contains_key(&from) {
-                    return; // already closed by us; its last frames are dropped with it
+                // A session we refused (bad update, quota, size, store full) has nothing more
+                // applied. One that is merely gone (or too slow to read) still has its last
+                // updates applied: a client closing its tab must not lose its final edits.
+                if self.refused.contains(&from) {
+                    return;
                 }
+                // Of a departed session only the updates matter: its presence is already gone
+                // and must not be claimed again in its name.
+                let detached = !self.peers.contains_key(&from);
                 let max_unsaved = self.registry.settings().max_unsaved;
                 for msg in messages {
+                    if detached && !msg.is_write() {
+                        continue;
+                    }
                     if msg.is_write() && self.unsaved_bytes > max_unsaved {
                         warn!(
                             session = from.0,
@@ -274,6 +288,7 @@ impl Actor {
                 }
             }
             Command::Leave { from } => {
+                self.refused.remove(&from);
                 if self.peers.remove(&from).is_some() {
                     self.after_leave(from);
                 }
@@ -311,6 +326,9 @@ impl Actor {
 
     /// Closes a session from our side.
     fn kick(&mut self, id: SessionId, why: Close) {
+        if why.is_refusal() {
+            self.refused.insert(id);
+        }
         if let Some(mut peer) = self.peers.remove(&id) {
             if let Some(close) = peer.close.take() {
                 let _ = close.send(why);
@@ -321,6 +339,11 @@ impl Actor {
 
     /// Commit, then send. See the module docs.
     async fn flush(&mut self) {
+        // While the store is failing, commits are attempted on the backoff schedule only,
+        // not on every new message (which would hammer a recovering database).
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return;
+        }
         if !self.unsaved.is_empty() {
             let batch = std::mem::take(&mut self.unsaved);
             let started = std::time::Instant::now();
@@ -367,15 +390,21 @@ impl Actor {
 
     /// Sends every held effect. Only called when nothing is uncommitted.
     fn deliver(&mut self) {
+        // Sessions whose queue is full (closed with 1013) or already gone (removed quietly).
         let mut overflowed = Vec::new();
+        let mut gone = Vec::new();
         let (mut frames, mut bytes) = (0u64, 0u64);
+        let mut sort = |id: SessionId, e: TrySendError<Bytes>| match e {
+            TrySendError::Full(_) => overflowed.push(id),
+            TrySendError::Closed(_) => gone.push(id),
+        };
         for (from, fx) in std::mem::take(&mut self.held) {
-            if let Some(peer) = from.and_then(|id| self.peers.get(&id)) {
+            if let Some((id, peer)) = from.and_then(|id| self.peers.get(&id).map(|p| (id, p))) {
                 for frame in fx.reply {
                     frames += 1;
                     bytes += frame.len() as u64;
-                    if peer.outbound.try_send(Bytes::from(frame)).is_err() {
-                        overflowed.push(from.unwrap_or(SessionId(0)));
+                    if let Err(e) = peer.outbound.try_send(Bytes::from(frame)) {
+                        sort(id, e);
                         break;
                     }
                 }
@@ -388,15 +417,23 @@ impl Actor {
                     }
                     frames += 1;
                     bytes += frame.len() as u64;
-                    if peer.outbound.try_send(frame.clone()).is_err() {
-                        overflowed.push(*id);
+                    if let Err(e) = peer.outbound.try_send(frame.clone()) {
+                        sort(*id, e);
                     }
                 }
             }
         }
         crate::metrics::frames_out(frames, bytes);
-        if overflowed.is_empty() {
+        if overflowed.is_empty() && gone.is_empty() {
             return;
+        }
+        gone.sort_unstable();
+        gone.dedup();
+        for id in gone {
+            // Its Leave is on the way; forget it now so nothing more is queued for it.
+            if self.peers.remove(&id).is_some() {
+                self.after_leave(id);
+            }
         }
         overflowed.sort_unstable();
         overflowed.dedup();

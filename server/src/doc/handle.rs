@@ -29,6 +29,20 @@ pub enum Close {
     Recovering,
 }
 
+impl Close {
+    /// Whether the close refuses what the client sent (its queued messages are then dropped),
+    /// as opposed to a close for the client's own good (too slow, shutdown, recovery).
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Close::InvalidUpdate
+                | Close::StoreUnavailable
+                | Close::TooManyAwarenessIds
+                | Close::DocumentTooLarge
+        )
+    }
+}
+
 /// A session as the actor sees it.
 #[derive(Debug)]
 pub struct Member {
