@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 use weft_crdt::document::ApplyError;
 use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
 
+use super::fanout::{self, Peer};
 use super::handle::{Close, Command, JoinError, Member};
 use super::registry::Registry;
 use crate::store::LogStats;
@@ -36,11 +36,6 @@ const MAX_BATCH: usize = 256;
 const SWEEP_EVERY: Duration = Duration::from_secs(3);
 const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
-
-struct Peer {
-    outbound: mpsc::Sender<Bytes>,
-    close: Option<oneshot::Sender<Close>>,
-}
 
 pub(crate) struct Actor {
     name: DocName,
@@ -388,56 +383,19 @@ impl Actor {
         self.deliver();
     }
 
-    /// Sends every held effect. Only called when nothing is uncommitted.
+    /// Sends every held effect (see `fanout`). Only called when nothing is uncommitted.
     fn deliver(&mut self) {
-        // Sessions whose queue is full (closed with 1013) or already gone (removed quietly).
-        let mut overflowed = Vec::new();
-        let mut gone = Vec::new();
-        let (mut frames, mut bytes) = (0u64, 0u64);
-        let mut sort = |id: SessionId, e: TrySendError<Bytes>| match e {
-            TrySendError::Full(_) => overflowed.push(id),
-            TrySendError::Closed(_) => gone.push(id),
-        };
-        for (from, fx) in std::mem::take(&mut self.held) {
-            if let Some((id, peer)) = from.and_then(|id| self.peers.get(&id).map(|p| (id, p))) {
-                for frame in fx.reply {
-                    frames += 1;
-                    bytes += frame.len() as u64;
-                    if let Err(e) = peer.outbound.try_send(Bytes::from(frame)) {
-                        sort(id, e);
-                        break;
-                    }
-                }
-            }
-            for frame in fx.broadcast {
-                let frame = Bytes::from(frame);
-                for (id, peer) in &self.peers {
-                    if Some(*id) == from {
-                        continue;
-                    }
-                    frames += 1;
-                    bytes += frame.len() as u64;
-                    if let Err(e) = peer.outbound.try_send(frame.clone()) {
-                        sort(*id, e);
-                    }
-                }
-            }
-        }
-        crate::metrics::frames_out(frames, bytes);
-        if overflowed.is_empty() && gone.is_empty() {
+        let undelivered = fanout::send(std::mem::take(&mut self.held), &self.peers);
+        if undelivered.is_empty() {
             return;
         }
-        gone.sort_unstable();
-        gone.dedup();
-        for id in gone {
+        for id in undelivered.gone {
             // Its Leave is on the way; forget it now so nothing more is queued for it.
             if self.peers.remove(&id).is_some() {
                 self.after_leave(id);
             }
         }
-        overflowed.sort_unstable();
-        overflowed.dedup();
-        for id in overflowed {
+        for id in undelivered.full {
             warn!(
                 session = id.0,
                 "outbound queue full; closing the session (1013), it will resync"

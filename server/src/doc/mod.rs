@@ -4,9 +4,11 @@
 //! - [`handle`]: the command enum and the cloneable handle sessions hold.
 //! - [`actor`]: the task that owns a `weft_crdt::Document` and performs its effects:
 //!   commit to the store first, then send.
+//! - `fanout`: sending held effects to the sessions, with the overflow policy.
 //! - [`registry`]: single-flight creation, idle retirement, shutdown.
 
 pub mod actor;
+mod fanout;
 pub mod handle;
 pub mod registry;
 
