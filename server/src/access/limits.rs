@@ -127,6 +127,11 @@ impl TokenBucket {
     }
 
     /// Takes one token; false when the connection is over its rate.
+    /// The sustained rate, messages per second (for log lines).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
     pub fn take(&mut self, now: Instant) -> bool {
         if self.rate <= 0.0 {
             return true;

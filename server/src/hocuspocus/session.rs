@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason};
+use actix_ws::{AggregatedMessageStream, CloseReason};
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream, PollNext, SelectAll, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -182,14 +182,7 @@ impl HpSession {
                 }
                 msg = stream.recv() => {
                     last_heard = Instant::now();
-                    if matches!(msg, Some(Ok(AggregatedMessage::Binary(_) | AggregatedMessage::Text(_) | AggregatedMessage::Ping(_))))
-                        && !bucket.take(last_heard)
-                    {
-                        warn!(limit = self.limits.max_messages_per_sec, "closing connection over its message rate");
-                        crate::metrics::refused("rate_limit");
-                        break End::Close(close::rate_limited());
-                    }
-                    match frames::triage(&mut ws, msg, self.settings.max_message_size).await {
+                    match frames::triage(&mut ws, msg, self.settings.max_message_size, &mut bucket, last_heard).await {
                         Incoming::Binary(bytes) => {
                             match self.on_frame(&mut ws, &bytes).await {
                                 Ok(()) => {}

@@ -1,12 +1,15 @@
-//! What a session does with every WebSocket message that is not a binary protocol frame:
-//! answer pings, echo a client's close, and refuse text frames, oversized messages and broken
-//! framing. Shared by `/ws` and `/hocuspocus`, so both answer and count refusals the same way.
+//! What a session does with every WebSocket message before the protocol sees it: charge it to
+//! the connection's message rate, answer pings, echo a client's close, and refuse text frames,
+//! oversized messages and broken framing. Shared by `/ws` and `/hocuspocus`, so both answer
+//! and count refusals the same way.
 
 use actix_ws::{AggregatedMessage, CloseReason, ProtocolError};
 use bytes::Bytes;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::close;
+use crate::access::limits::TokenBucket;
 
 /// What the session loop does next.
 pub enum Incoming {
@@ -20,12 +23,29 @@ pub enum Incoming {
     Close(CloseReason),
 }
 
-/// Sorts one message from the socket, answering control frames on `ws`.
+/// Sorts one message from the socket, answering control frames on `ws`. Data frames and pings
+/// are charged to `rate` (closing with 1008 past it); pongs and closes are free.
 pub async fn triage(
     ws: &mut actix_ws::Session,
     msg: Option<Result<AggregatedMessage, ProtocolError>>,
     max_message_size: usize,
+    rate: &mut TokenBucket,
+    now: Instant,
 ) -> Incoming {
+    let charged = matches!(
+        msg,
+        Some(Ok(AggregatedMessage::Binary(_)
+            | AggregatedMessage::Text(_)
+            | AggregatedMessage::Ping(_)))
+    );
+    if charged && !rate.take(now) {
+        warn!(
+            limit = rate.rate(),
+            "closing connection over its message rate"
+        );
+        crate::metrics::refused("rate_limit");
+        return Incoming::Close(close::rate_limited());
+    }
     match msg {
         Some(Ok(AggregatedMessage::Binary(bytes))) => Incoming::Binary(bytes),
         Some(Ok(AggregatedMessage::Text(_))) => {

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason};
+use actix_ws::{AggregatedMessageStream, CloseReason};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -145,14 +145,7 @@ impl Session {
                 }
                 msg = stream.recv() => {
                     last_heard = Instant::now();
-                    if matches!(msg, Some(Ok(AggregatedMessage::Binary(_) | AggregatedMessage::Text(_) | AggregatedMessage::Ping(_))))
-                        && !bucket.take(last_heard)
-                    {
-                        warn!(limit = self.limits.max_messages_per_sec, "closing connection over its message rate");
-                        crate::metrics::refused("rate_limit");
-                        break End::Close(close::rate_limited());
-                    }
-                    match frames::triage(&mut ws, msg, self.settings.max_message_size).await {
+                    match frames::triage(&mut ws, msg, self.settings.max_message_size, &mut bucket, last_heard).await {
                         Incoming::Binary(bytes) => match decode_frame(&bytes) {
                             Ok(messages) => {
                                 crate::metrics::frame_in(bytes.len(), &messages);
