@@ -26,6 +26,24 @@ async fn two_clients_converge_and_a_late_joiner_gets_everything() {
     assert!(late.until(SECS5, |d| text_of(d, "t") == expected).await);
 }
 
+/// A client that sends its last edit and drops the connection at once (a closed tab, a killed
+/// process: no close frame) must not lose that edit, whichever read the server sees it in.
+#[tokio::test]
+async fn the_last_edit_before_a_dropped_connection_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    let url = server.url("notes/dropped");
+    let mut items = Vec::new();
+    for i in 0..30 {
+        let mut client = Client::connect(&url).await;
+        let item = format!("last-{i}");
+        client.push_item("items", &item).await;
+        items.push(item);
+        drop(client);
+    }
+    fresh_client_has_items(&url, &items).await;
+}
+
 #[tokio::test]
 async fn restart_keeps_the_document() {
     let dir = tempfile::tempdir().expect("tempdir");

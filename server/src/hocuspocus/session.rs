@@ -189,6 +189,14 @@ impl HpSession {
                                 Err(end) => break end,
                             }
                         }
+                        Incoming::Vanished => {
+                            for bytes in frames::unread(&mut stream).await {
+                                if self.on_frame(&mut ws, &bytes).await.is_err() {
+                                    break;
+                                }
+                            }
+                            break End::Gone;
+                        }
                         Incoming::Handled => {}
                         Incoming::Gone => break End::Gone,
                         Incoming::Close(reason) => break End::Close(reason),

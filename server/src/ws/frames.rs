@@ -3,7 +3,10 @@
 //! oversized messages and broken framing. Shared by `/ws` and `/hocuspocus`, so both answer
 //! and count refusals the same way.
 
-use actix_ws::{AggregatedMessage, CloseReason, ProtocolError};
+use std::time::Duration;
+
+use actix_web::error::PayloadError;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
 use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -17,8 +20,11 @@ pub enum Incoming {
     Binary(Bytes),
     /// Handled here (ping, pong); nothing to do.
     Handled,
-    /// The client closed or vanished: nothing more to send.
+    /// The client closed: nothing more to send.
     Gone,
+    /// The connection dropped without a close frame. Frames it had already delivered may
+    /// still be buffered: read them with [`unread`] before leaving.
+    Vanished,
     /// Refused: close with this reason.
     Close(CloseReason),
 }
@@ -68,6 +74,14 @@ pub async fn triage(
             crate::metrics::refused("message_too_big");
             Incoming::Close(close::too_big())
         }
+        Some(Err(ProtocolError::Io(io)))
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<PayloadError>().is_some()) =>
+        {
+            debug!(error = %io, "connection dropped without a close frame");
+            Incoming::Vanished
+        }
         Some(Err(e)) => {
             // actix-ws reports a reassembled (continuation) message over the limit as an I/O
             // error rather than `Overflow`; it is the same refusal, 1009.
@@ -84,4 +98,23 @@ pub async fn triage(
         }
         None => Incoming::Gone,
     }
+}
+
+/// Most frames read after a connection vanished: what one read of the socket can hold.
+const MAX_UNREAD: usize = 4096;
+
+/// The binary messages a vanished connection had already delivered. actix-ws reports the
+/// dropped connection before decoding the bytes it read with it, so a client that sends its
+/// last edit and drops the connection at once (a closed tab, a killed process) would otherwise
+/// lose that edit. Only what is already buffered is read; nothing waits on the network.
+pub async fn unread(stream: &mut AggregatedMessageStream) -> Vec<Bytes> {
+    let mut frames = Vec::new();
+    while frames.len() < MAX_UNREAD {
+        match tokio::time::timeout(Duration::from_millis(100), stream.recv()).await {
+            Ok(Some(Ok(AggregatedMessage::Binary(bytes)))) => frames.push(bytes),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => break,
+        }
+    }
+    frames
 }

@@ -146,31 +146,19 @@ impl Session {
                 msg = stream.recv() => {
                     last_heard = Instant::now();
                     match frames::triage(&mut ws, msg, self.settings.max_message_size, &mut bucket, last_heard).await {
-                        Incoming::Binary(bytes) => match decode_frame(&bytes) {
-                            Ok(messages) => {
-                                crate::metrics::frame_in(bytes.len(), &messages);
-                                let messages = match self.screen(messages) {
-                                    Ok(screened) => screened,
-                                    Err(reason) => break End::Close(reason),
-                                };
-                                if messages.denied > 0 {
-                                    info!(refused = messages.denied, "write refused: read-only session");
-                                    crate::metrics::refused("read_only_write");
-                                    let denied = encode_permission_denied("read-only access: updates are not accepted");
-                                    if ws.binary(denied).await.is_err() {
-                                        break End::Gone;
-                                    }
-                                }
-                                if !messages.pass.is_empty() && doc.send(self.id, messages.pass).await.is_err() {
-                                    break End::Close(close::unavailable("document closed"));
+                        Incoming::Binary(bytes) => {
+                            if let Err(end) = self.on_frame(&mut ws, &doc, &bytes).await {
+                                break end;
+                            }
+                        }
+                        Incoming::Vanished => {
+                            for bytes in frames::unread(&mut stream).await {
+                                if self.on_frame(&mut ws, &doc, &bytes).await.is_err() {
+                                    break;
                                 }
                             }
-                            Err(e) => {
-                                warn!(error = %e, len = bytes.len(), "refusing malformed frame");
-                                crate::metrics::refused(close::decode_refusal(&e));
-                                break End::Close(close::decode(&e));
-                            }
-                        },
+                            break End::Gone;
+                        }
                         Incoming::Handled => {}
                         Incoming::Gone => break End::Gone,
                         Incoming::Close(reason) => break End::Close(reason),
@@ -198,6 +186,41 @@ impl Session {
                 let _ = ws.close(Some(reason)).await;
             }
         }
+    }
+
+    /// Decodes one binary frame, applies this session's access rules and hands what passes to
+    /// the document. `Err` ends the session.
+    async fn on_frame(
+        &mut self,
+        ws: &mut actix_ws::Session,
+        doc: &DocHandle,
+        bytes: &Bytes,
+    ) -> Result<(), End> {
+        let messages = match decode_frame(bytes) {
+            Ok(messages) => messages,
+            Err(e) => {
+                warn!(error = %e, len = bytes.len(), "refusing malformed frame");
+                crate::metrics::refused(close::decode_refusal(&e));
+                return Err(End::Close(close::decode(&e)));
+            }
+        };
+        crate::metrics::frame_in(bytes.len(), &messages);
+        let messages = self.screen(messages).map_err(End::Close)?;
+        if messages.denied > 0 {
+            info!(
+                refused = messages.denied,
+                "write refused: read-only session"
+            );
+            crate::metrics::refused("read_only_write");
+            let denied = encode_permission_denied("read-only access: updates are not accepted");
+            if ws.binary(denied).await.is_err() {
+                return Err(End::Gone);
+            }
+        }
+        if !messages.pass.is_empty() && doc.send(self.id, messages.pass).await.is_err() {
+            return Err(End::Close(close::unavailable("document closed")));
+        }
+        Ok(())
     }
 
     /// Applies this session's access rules to decoded messages: drops a read-only session's
