@@ -1,6 +1,7 @@
 //! The web client: files from the built `web-client/dist` (gzip-compressed when the browser
-//! accepts it), `index.html` for app routes (`/`, `/d/{name}`), `code.html` for `/code/{name}`. Without a build, `/` explains how to
-//! make one instead of answering 404.
+//! accepts it). A path `/{page}/{name}` whose `{page}.html` is in the build gets that page
+//! (`/code/notes` → `code.html`); every other app route (`/`, `/d/{name}`) gets `index.html`.
+//! Without a build, `/` explains how to make one instead of answering 404.
 
 use std::path::{Path, PathBuf};
 
@@ -35,14 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
                 .default_handler(fn_service(move |req: ServiceRequest| {
                     // A missing build asset is a 404 (a stale page must not get HTML as JS);
                     // every other path is a client-side route.
-                    let page = if req.path().starts_with("/assets/") {
+                    let file = if req.path().starts_with("/assets/") {
                         None
-                    } else if req.path().starts_with("/code/") {
-                        Some("code.html")
                     } else {
-                        Some("index.html")
+                        Some(page_for(&root, req.path()))
                     };
-                    let file = page.map(|p| root.join(p));
                     async move {
                         let (req, _) = req.into_parts();
                         let res = match file {
@@ -54,4 +52,46 @@ pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
                 })),
         ),
     );
+}
+
+/// The HTML page for a client-side route: `{page}.html` for `/{page}/...` when the build has
+/// that page, else `index.html`.
+fn page_for(root: &Path, path: &str) -> PathBuf {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let named = !first.is_empty()
+        && first != "index"
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if named {
+        let page = root.join(format!("{first}.html"));
+        if page.is_file() {
+            return page;
+        }
+    }
+    root.join("index.html")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_for;
+
+    #[test]
+    fn routes_pick_their_page_and_fall_back_to_the_app() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for page in ["index.html", "code.html", "quill.html"] {
+            std::fs::write(dir.path().join(page), "x").expect("write page");
+        }
+        let page = |path: &str| {
+            page_for(dir.path(), path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        };
+        assert_eq!(page("/code/notes").as_deref(), Some("code.html"));
+        assert_eq!(page("/quill/a/b").as_deref(), Some("quill.html"));
+        assert_eq!(page("/d/notes").as_deref(), Some("index.html"));
+        assert_eq!(page("/monaco/x").as_deref(), Some("index.html"));
+        assert_eq!(page("/../etc/x").as_deref(), Some("index.html"));
+        assert_eq!(page("/").as_deref(), Some("index.html"));
+    }
 }
