@@ -17,6 +17,14 @@ describe('recent documents', () => {
     expect(list).toHaveLength(RECENT_MAX);
     expect(list[0].name).toBe('n29');
   });
+  it('remembers which editor a document was opened in', () => {
+    const s = new MemoryStorage();
+    touchRecent(s, 'm', 'monaco', 1);
+    touchRecent(s, 'q', 'quill', 2);
+    touchRecent(s, 'd', 'data', 3);
+    s.setItem(RECENT_KEY, JSON.stringify([...JSON.parse(s.getItem(RECENT_KEY)!), { name: 'old', kind: 'vim', openedAt: 0 }]));
+    expect(loadRecent(s).map((r) => `${r.kind}:${r.name}`)).toEqual(['data:d', 'quill:q', 'monaco:m', 'doc:old']);
+  });
   it('removes', () => {
     const s = new MemoryStorage();
     touchRecent(s, 'a', 'doc', 1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  carriedQuery, codePath, docPath, isReadOnly, parseRoute, providerParams, resolveServerUrl, shareLink, websocketUrl,
+  carriedQuery, codePath, docPath, isPageKind, isReadOnly, PAGES, pagePath, parseRoute, providerParams, resolveServerUrl,
+  shareLink, websocketUrl,
 } from '../src/lib/urls';
 
 const loc = (o: Partial<{ protocol: string; host: string; search: string }> = {}) => ({
@@ -21,6 +22,21 @@ describe('routing', () => {
     expect(r.page).toBe('invalid');
     expect(parseRoute('/d/a%20b')).toMatchObject({ page: 'invalid', kind: 'doc', raw: 'a b' });
     expect(parseRoute('/code/%E0%A4%A')).toMatchObject({ page: 'invalid', kind: 'code' });
+  });
+  it('parses the editor-integration pages', () => {
+    expect(parseRoute('/monaco/src/main.js')).toEqual({ page: 'monaco', name: 'src/main.js' });
+    expect(parseRoute('/quill/notes')).toEqual({ page: 'quill', name: 'notes' });
+    expect(parseRoute('/data/todo')).toEqual({ page: 'data', name: 'todo' });
+    expect(parseRoute('/data/')).toMatchObject({ page: 'invalid', kind: 'data' });
+    expect(parseRoute('/quill')).toEqual({ page: 'home' });
+    expect(parseRoute('/dataset/x')).toEqual({ page: 'home' });
+    for (const p of PAGES) {
+      expect(pagePath(p.kind, 'a/b')).toBe(`${p.prefix}a/b`);
+      expect(parseRoute(pagePath(p.kind, 'a/b'))).toEqual({ page: p.kind, name: 'a/b' });
+      expect(isPageKind(p.kind)).toBe(true);
+    }
+    expect(isPageKind('home')).toBe(false);
+    expect(shareLink('https://w.example', 'x', '?token=t', 'quill')).toBe('https://w.example/quill/x');
   });
   it('builds paths', () => {
     expect(docPath('team/x')).toBe('/d/team/x');

@@ -1,12 +1,13 @@
 import { isValidDocName } from './names';
 import { type KV, readJson, writeJson } from './storage';
+import { isPageKind, type PageKind } from './urls';
 
 export const RECENT_KEY = 'weft:recent';
 export const RECENT_MAX = 20;
 
 export interface RecentDoc {
   name: string;
-  kind: 'doc' | 'code';
+  kind: PageKind;
   /** ms since epoch */
   openedAt: number;
 }
@@ -21,7 +22,7 @@ export function loadRecent(store: KV): RecentDoc[] {
     if (typeof name !== 'string' || !isValidDocName(name)) continue;
     out.push({
       name,
-      kind: kind === 'code' ? 'code' : 'doc',
+      kind: isPageKind(kind) ? kind : 'doc',
       openedAt: typeof openedAt === 'number' && Number.isFinite(openedAt) ? openedAt : 0,
     });
   }
@@ -29,7 +30,7 @@ export function loadRecent(store: KV): RecentDoc[] {
 }
 
 /** Move (or add) a document to the top of the recent list. */
-export function touchRecent(store: KV, name: string, kind: 'doc' | 'code' = 'doc', now = Date.now()): RecentDoc[] {
+export function touchRecent(store: KV, name: string, kind: PageKind = 'doc', now = Date.now()): RecentDoc[] {
   if (!isValidDocName(name)) return loadRecent(store);
   const list = loadRecent(store).filter((r) => !(r.name === name && r.kind === kind));
   list.unshift({ name, kind, openedAt: now });
@@ -38,7 +39,7 @@ export function touchRecent(store: KV, name: string, kind: 'doc' | 'code' = 'doc
   return trimmed;
 }
 
-export function removeRecent(store: KV, name: string, kind: 'doc' | 'code' = 'doc'): RecentDoc[] {
+export function removeRecent(store: KV, name: string, kind: PageKind = 'doc'): RecentDoc[] {
   const list = loadRecent(store).filter((r) => !(r.name === name && r.kind === kind));
   writeJson(store, RECENT_KEY, list);
   return list;

@@ -1,10 +1,42 @@
 import { checkDocName } from './names';
 
+/** The client's pages that open one document: each is `{prefix}{name}`. */
+export type PageKind = 'doc' | 'code' | 'monaco' | 'quill' | 'data';
+
+export interface PageInfo {
+  kind: PageKind;
+  /** path prefix, ending in `/` */
+  prefix: string;
+  /** short label (badges, menus) */
+  label: string;
+  /** one line for the document list */
+  blurb: string;
+}
+
+/**
+ * Every document page. `doc` is served by index.html; the others by their own
+ * `{page}.html` (the server serves `{page}.html` for `/{page}/...` when the build has it).
+ */
+export const PAGES: readonly PageInfo[] = [
+  { kind: 'doc', prefix: '/d/', label: 'Rich text', blurb: 'Tiptap (ProseMirror): headings, lists, links, version history' },
+  { kind: 'code', prefix: '/code/', label: 'Code', blurb: 'CodeMirror 6 on a plain Y.Text' },
+  { kind: 'monaco', prefix: '/monaco/', label: 'Monaco', blurb: 'the VS Code editor (Monaco) on a plain Y.Text' },
+  { kind: 'quill', prefix: '/quill/', label: 'Quill', blurb: 'Quill rich text on a formatted Y.Text' },
+  { kind: 'data', prefix: '/data/', label: 'To-do list', blurb: 'a shared to-do list: Y.Array of Y.Map items, no editor library' },
+];
+
+export function pageInfo(kind: PageKind): PageInfo {
+  return PAGES.find((p) => p.kind === kind) ?? PAGES[0];
+}
+
+export function isPageKind(k: unknown): k is PageKind {
+  return typeof k === 'string' && PAGES.some((p) => p.kind === k);
+}
+
 export type Route =
   | { page: 'home' }
-  | { page: 'doc'; name: string }
-  | { page: 'code'; name: string }
-  | { page: 'invalid'; kind: 'doc' | 'code'; raw: string; reason: string };
+  | { page: PageKind; name: string }
+  | { page: 'invalid'; kind: PageKind; raw: string; reason: string };
 
 function safeDecode(s: string): string {
   try {
@@ -14,16 +46,13 @@ function safeDecode(s: string): string {
   }
 }
 
-/** Client-side routing on `location.pathname`: `/`, `/d/{name}`, `/code/{name}`. */
+/** Client-side routing on `location.pathname`: `/`, `/d/{name}`, `/code/{name}`, `/monaco/{name}`, ... */
 export function parseRoute(pathname: string): Route {
-  for (const [prefix, kind] of [
-    ['/d/', 'doc'],
-    ['/code/', 'code'],
-  ] as const) {
+  for (const { prefix, kind } of PAGES) {
     if (pathname.startsWith(prefix)) {
       const raw = safeDecode(pathname.slice(prefix.length));
       const check = checkDocName(raw);
-      if (check.ok) return kind === 'doc' ? { page: 'doc', name: raw } : { page: 'code', name: raw };
+      if (check.ok) return { page: kind, name: raw };
       return { page: 'invalid', kind, raw, reason: check.reason };
     }
   }
@@ -31,12 +60,16 @@ export function parseRoute(pathname: string): Route {
 }
 
 /** Document names only contain unreserved characters and `/`, so they go into paths verbatim. */
+export function pagePath(kind: PageKind, name: string): string {
+  return `${pageInfo(kind).prefix}${name}`;
+}
+
 export function docPath(name: string): string {
-  return `/d/${name}`;
+  return pagePath('doc', name);
 }
 
 export function codePath(name: string): string {
-  return `/code/${name}`;
+  return pagePath('code', name);
 }
 
 export interface LocationLike {
@@ -112,8 +145,7 @@ export function carriedQuery(search: string): string {
   return s ? `?${s}` : '';
 }
 
-/** The link to share: `{origin}/d/{name}` (plus a non-default `?server=`; never the token). */
-export function shareLink(origin: string, name: string, search = '', kind: 'doc' | 'code' = 'doc'): string {
-  const path = kind === 'doc' ? docPath(name) : codePath(name);
-  return `${origin}${path}${carriedQuery(search)}`;
+/** The link to share: `{origin}/d/{name}` (or the page's own prefix) (plus a non-default `?server=`; never the token). */
+export function shareLink(origin: string, name: string, search = '', kind: PageKind = 'doc'): string {
+  return `${origin}${pagePath(kind, name)}${carriedQuery(search)}`;
 }

@@ -1,9 +1,11 @@
 import { checkDocName, randomDocName } from '../lib/names';
 import { formatAgo, loadRecent, removeRecent, type RecentDoc } from '../lib/recent';
 import { defaultStorage } from '../lib/storage';
-import { carriedQuery, codePath, docPath } from '../lib/urls';
+import { carriedQuery, docPath, isPageKind, PAGES, pagePath, type PageKind } from '../lib/urls';
 import { brand } from '../ui/chrome';
 import { clear, h } from '../ui/dom';
+
+const ICONS: Record<PageKind, string> = { doc: '¶', code: '{ }', monaco: 'M', quill: 'Q', data: '☑' };
 
 export function renderHome(root: HTMLElement): void {
   document.title = 'Weft — documents';
@@ -16,7 +18,7 @@ export function renderHome(root: HTMLElement): void {
   });
   const error = h('p', { class: 'form-error', 'data-testid': 'name-error', 'aria-live': 'polite' });
   const kindSelect = h('select', { class: 'input', 'aria-label': 'Editor', 'data-testid': 'new-doc-kind' },
-    h('option', { value: 'doc' }, 'Rich text'), h('option', { value: 'code' }, 'Code'));
+    ...PAGES.map((p) => h('option', { value: p.kind }, p.label)));
   const submit = h('button', { class: 'btn primary big', type: 'submit', 'data-testid': 'create-doc' }, 'Open');
   const validate = (showEmpty: boolean) => {
     const r = checkDocName(input.value);
@@ -39,7 +41,7 @@ export function renderHome(root: HTMLElement): void {
       input.focus();
       return;
     }
-    location.assign((kindSelect.value === 'code' ? codePath(r.name) : docPath(r.name)) + q);
+    location.assign(pagePath(isPageKind(kindSelect.value) ? kindSelect.value : 'doc', r.name) + q);
   });
   const randomBtn = h('button', { class: 'btn ghost', type: 'button', 'data-testid': 'random-doc' }, 'New blank document');
   randomBtn.addEventListener('click', () => location.assign(docPath(randomDocName()) + q));
@@ -52,12 +54,12 @@ export function renderHome(root: HTMLElement): void {
       return;
     }
     for (const r of list) {
-      const href = (r.kind === 'code' ? codePath(r.name) : docPath(r.name)) + q;
+      const href = pagePath(r.kind, r.name) + q;
       const remove = h('button', { class: 'icon-btn', type: 'button', title: 'Remove from recent', 'aria-label': `Remove ${r.name} from recent` }, '×');
       remove.addEventListener('click', () => renderRecent(removeRecent(store, r.name, r.kind)));
       recentBox.append(h('li', {},
         h('a', { class: 'recent-link', href },
-          h('span', { class: `doc-icon ${r.kind}`, 'aria-hidden': 'true' }, r.kind === 'code' ? '{ }' : '¶'),
+          h('span', { class: `doc-icon ${r.kind}`, 'aria-hidden': 'true', title: PAGES.find((p) => p.kind === r.kind)?.label }, ICONS[r.kind]),
           h('span', { class: 'recent-name' }, r.name),
           h('span', { class: 'recent-when' }, formatAgo(r.openedAt))),
         remove));
@@ -65,11 +67,24 @@ export function renderHome(root: HTMLElement): void {
   };
   renderRecent(loadRecent(store));
 
+  // Every editor, each on a fresh document (the same name works in all of them).
+  const editors = h('ul', { class: 'editors', 'data-testid': 'editors' });
+  for (const p of PAGES) {
+    const href = pagePath(p.kind, randomDocName()) + q;
+    editors.append(h('li', {},
+      h('a', { class: 'recent-link', href, 'data-testid': `editor-link-${p.kind}` },
+        h('span', { class: `doc-icon ${p.kind}`, 'aria-hidden': 'true' }, ICONS[p.kind]),
+        h('span', { class: 'editor-text' },
+          h('span', { class: 'recent-name' }, p.label),
+          h('span', { class: 'editor-blurb' }, `${p.prefix}{name} — ${p.blurb}`)))));
+  }
+
   root.append(
     h('header', { class: 'topbar' }, h('div', { class: 'topbar-left' }, brand())),
     h('main', { class: 'home' },
       h('section', { class: 'card' }, h('h1', {}, 'Documents'), form, h('div', { class: 'or' }, randomBtn)),
-      h('section', { class: 'card' }, h('h2', {}, 'Recent'), recentBox)));
+      h('section', { class: 'card' }, h('h2', {}, 'Recent'), recentBox),
+      h('section', { class: 'card' }, h('h2', {}, 'Editors'), editors)));
   input.focus();
 }
 

@@ -2,7 +2,7 @@ import type { Session } from '../lib/session';
 import type { ConnView } from '../lib/connection';
 import { peersFromAwareness } from '../lib/presence';
 import { initials, PALETTE } from '../lib/user';
-import { carriedQuery, codePath, docPath, shareLink } from '../lib/urls';
+import { carriedQuery, PAGES, pageInfo, pagePath, shareLink, type PageKind } from '../lib/urls';
 import { clear, copyText, h } from './dom';
 
 export function brand(): HTMLAnchorElement {
@@ -98,7 +98,7 @@ export function userMenu(session: Session, onChange?: () => void): HTMLElement {
   return details;
 }
 
-export function shareMenu(session: Session, kind: 'doc' | 'code'): HTMLElement {
+export function shareMenu(session: Session, kind: PageKind): HTMLElement {
   const link = shareLink(location.origin, session.docName, location.search, kind);
   const input = h('input', { class: 'input mono', type: 'text', readonly: true, value: link, 'aria-label': 'Share link', 'data-testid': 'share-link' });
   input.addEventListener('focus', () => input.select());
@@ -108,14 +108,17 @@ export function shareMenu(session: Session, kind: 'doc' | 'code'): HTMLElement {
     copyBtn.textContent = ok ? 'Copied!' : 'Press Ctrl+C';
     setTimeout(() => (copyBtn.textContent = 'Copy link'), 1800);
   });
-  const other = kind === 'doc'
-    ? h('a', { href: codePath(session.docName) + carriedQuery(location.search) }, 'Open the code editor for this name')
-    : h('a', { href: docPath(session.docName) + carriedQuery(location.search) }, 'Open the rich-text editor for this name');
+  // The same document name in the other editors (each reads its own part of the Yjs document).
+  const others = h('p', { class: 'hint other-editors', 'data-testid': 'other-editors' }, 'Open this name in: ');
+  PAGES.filter((p) => p.kind !== kind).forEach((p, i) => {
+    if (i > 0) others.append(' · ');
+    others.append(h('a', { href: pagePath(p.kind, session.docName) + carriedQuery(location.search), 'data-kind': p.kind }, p.label));
+  });
   return h('details', { class: 'menu share-menu' },
     h('summary', { class: 'btn primary' }, 'Share'),
     h('div', { class: 'menu-panel wide' },
       h('div', { class: 'field' }, h('span', {}, 'Anyone with the link can edit'), h('div', { class: 'row' }, input, copyBtn)),
-      h('p', { class: 'hint' }, other)));
+      others));
 }
 
 /** Close open <details> menus on outside click / Escape. */
@@ -130,11 +133,11 @@ export function installMenuDismiss(): void {
   });
 }
 
-export function topBar(session: Session, kind: 'doc' | 'code', onUserChange?: () => void): HTMLElement {
+export function topBar(session: Session, kind: PageKind, onUserChange?: () => void): HTMLElement {
   const title = h('div', { class: 'doc-title' },
     h('span', { class: 'doc-name', 'data-testid': 'doc-name', title: session.docName }, session.docName),
     session.readOnly ? h('span', { class: 'badge', 'data-testid': 'readonly-badge' }, 'Read-only') : null,
-    kind === 'code' ? h('span', { class: 'badge subtle' }, 'Code') : null);
+    kind !== 'doc' ? h('span', { class: 'badge subtle', 'data-testid': 'page-badge' }, pageInfo(kind).label) : null);
   return h('header', { class: 'topbar' },
     h('div', { class: 'topbar-left' }, brand(), h('span', { class: 'sep' }, '/'), title),
     h('div', { class: 'topbar-right' }, statusPill(session), avatars(session), userMenu(session, onUserChange), shareMenu(session, kind)));

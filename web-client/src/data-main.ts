@@ -1,0 +1,4 @@
+import { mountPage } from './entry';
+import { renderData } from './pages/data-app';
+
+mountPage(renderData);

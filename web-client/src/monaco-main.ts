@@ -1,0 +1,4 @@
+import { mountPage } from './entry';
+import { renderMonaco } from './pages/monaco-editor';
+
+mountPage(renderMonaco);

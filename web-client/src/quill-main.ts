@@ -1,0 +1,4 @@
+import { mountPage } from './entry';
+import { renderQuill } from './pages/quill-editor';
+
+mountPage(renderQuill);
