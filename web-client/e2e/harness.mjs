@@ -60,7 +60,7 @@ async function waitHttp(url, timeout = 20000) {
 }
 
 function assertBuilt() {
-  if (!existsSync(join(DIST, 'index.html')) || !existsSync(join(DIST, 'code.html'))) {
+  if (!['index', 'code', 'monaco', 'quill', 'data'].every((p) => existsSync(join(DIST, `${p}.html`)))) {
     throw new Error(`web-client/dist is not built: run \`npm run build\` first (looked in ${DIST})`);
   }
 }
@@ -147,7 +147,10 @@ export function startStatic(root = DIST) {
         res.writeHead(404).end('not found');
         return;
       }
-      file = join(root, /^\/code(\/|$)/.test(path) ? 'code.html' : 'index.html');
+      // `/{page}/...` -> `{page}.html` when the build has it (as the Weft server does), else index.html.
+      const page = path.match(/^\/([A-Za-z0-9_-]+)(\/|$)/)?.[1];
+      const own = page && page !== 'index' ? join(root, `${page}.html`) : null;
+      file = own && existsSync(own) ? own : join(root, 'index.html');
     }
     res.writeHead(200, { 'content-type': MIME[extname(file)] || 'application/octet-stream' });
     createReadStream(file).pipe(res);
