@@ -180,6 +180,40 @@ impl Document {
         Ok(())
     }
 
+    /// Makes the content equal to `target`'s (restoring an old version of this document):
+    /// one new update, committed and broadcast like any other, so every client converges to
+    /// the old content without reloading. Adds nothing when the content is already equal.
+    pub fn restore(&mut self, target: &Doc, fx: &mut Effects) -> Result<(), ApplyError> {
+        if self.poisoned {
+            return Err(ApplyError::Poisoned);
+        }
+        let plan = catch_unwind(AssertUnwindSafe(|| crate::content::plan(&self.doc, target)))
+            .map_err(|_| ApplyError::Panicked)?;
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.doc.transact_mut();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            plan.apply(&mut txn);
+            txn.encode_update_v1()
+        }));
+        match result {
+            Ok(diff) => {
+                drop(txn);
+                if diff != EMPTY_UPDATE {
+                    fx.broadcast.push(encode_update(&diff));
+                    fx.persist.push(diff);
+                }
+                Ok(())
+            }
+            Err(_) => {
+                std::mem::forget(txn);
+                self.poisoned = true;
+                Err(ApplyError::Panicked)
+            }
+        }
+    }
+
     /// Integrates an update; returns what it changed (`None` if it added nothing new, e.g. a
     /// duplicate, or only parts whose dependencies are still missing).
     ///

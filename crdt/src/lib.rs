@@ -18,9 +18,11 @@
 //! - [`codec`]: y-protocols messages (sync step 1/2, update, awareness, query-awareness) on `yrs::sync`.
 //! - [`document`]: the per-document state machine returning [`Effects`].
 //! - [`presence`]: awareness bookkeeping with ownership and expiry.
+//! - [`content`]: a document as JSON or text, and the edit that restores old content.
 //! - [`snapshot`]: rebuilding a document from stored parts and compacting an update log.
 
 pub mod codec;
+pub mod content;
 pub mod document;
 pub mod name;
 pub mod presence;

@@ -34,6 +34,11 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
             max_awareness_per_session: 8,
             max_pending_bytes: 8 << 20,
             max_document_size: 1 << 30,
+            versions: weft::doc::versions::VersionPolicy {
+                every_updates: 0,
+                interval: std::time::Duration::ZERO,
+                keep: 1,
+            },
         },
     );
     let committed = Arc::new(AtomicU64::new(0));

@@ -149,6 +149,26 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_MAX_PENDING_BYTES", default_value = "8MiB", value_parser = parse_size)]
     pub max_pending_bytes: usize,
 
+    /// Take a version of a document after this many committed updates (0: never by count).
+    #[arg(long, env = "WEFT_VERSION_EVERY_UPDATES", default_value_t = 1000)]
+    pub version_every_updates: u64,
+
+    /// Take a version of a document edited for this long since its last version (0s: never by time). A version is also taken when its last session leaves.
+    #[arg(long, env = "WEFT_VERSION_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub version_interval: Duration,
+
+    /// Versions kept per document; older ones are folded into the oldest kept.
+    #[arg(long, env = "WEFT_VERSIONS_KEEP", default_value_t = 100)]
+    pub versions_keep: usize,
+
+    /// Largest request body of the document API (bytes, or with a unit).
+    #[arg(long, env = "WEFT_MAX_API_BODY", default_value = "32MiB", value_parser = parse_size)]
+    pub max_api_body: usize,
+
+    /// Document events sent to a URL (see `webhooks`).
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
+
     /// On SIGINT/SIGTERM, how long to wait for documents to flush before exiting anyway.
     #[arg(long, env = "WEFT_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_deadline: Duration,

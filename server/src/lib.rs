@@ -20,6 +20,7 @@
 //! `main` and the black-box tests both call it.
 
 pub mod access;
+pub mod api;
 pub mod config;
 pub mod doc;
 pub mod hocuspocus;
@@ -27,6 +28,7 @@ pub mod http;
 pub mod metrics;
 pub mod store;
 pub mod tls;
+pub mod webhooks;
 pub mod ws;
 
 use std::net::TcpListener;
@@ -37,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{ServeArgs, StoreArgs};
+use crate::doc::versions::VersionPolicy;
 use crate::doc::{ActorSettings, Registry};
 use crate::store::{EmbeddedStore, PgSettings, PostgresStore, Store};
 use crate::ws::WsSettings;
@@ -50,6 +53,8 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error("http server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Opens the store the configuration names (PostgreSQL with a database URL, else embedded).
@@ -80,7 +85,9 @@ pub async fn run(
     // Before anything else: a TLS misconfiguration must stop start-up, never fall back to HTTP.
     let tls = args.tls.server_config()?;
     let store = open_store(&args.store).await?;
-    let registry = Registry::new(
+    let webhooks =
+        webhooks::Webhooks::start(&args.webhooks, store.clone()).map_err(ServeError::Config)?;
+    let registry = Registry::with_webhooks(
         store.clone(),
         ActorSettings {
             queue: args.doc_queue,
@@ -91,7 +98,13 @@ pub async fn run(
             max_awareness_per_session: args.access.max_awareness_ids_per_conn,
             max_pending_bytes: args.max_pending_bytes,
             max_document_size: args.max_document_size,
+            versions: VersionPolicy {
+                every_updates: args.version_every_updates,
+                interval: args.version_interval,
+                keep: args.versions_keep,
+            },
         },
+        webhooks,
     );
     let ws_settings = WsSettings {
         max_message_size: args.max_message_size,
@@ -100,6 +113,9 @@ pub async fn run(
         idle_timeout: args.idle_timeout,
     };
     let gate = access::Gate::new(&args.access);
+    let api_settings = api::ApiSettings {
+        max_body: args.max_api_body,
+    };
     let web_dir = args.web_dir.clone();
     let prometheus = metrics::install();
     let addr = listener.local_addr()?;
@@ -116,6 +132,7 @@ pub async fn run(
             .route("/readyz", web::get().to(http::health::readyz))
             .route("/metrics", web::get().to(http::metrics::render))
             .route("/api/v1/tokens", web::post().to(access::mint::mint_route))
+            .service(api::scope(api_settings.clone()))
             .configure(|cfg| http::web::configure(cfg, &web_dir))
     })
     .disable_signals()

@@ -99,6 +99,20 @@ fn describe() {
         "weft_caught_panics_total",
         "Panics caught around yrs (the document was rebuilt)."
     );
+    describe_counter!("weft_versions_saved_total", "Versions stored.");
+    describe_counter!(
+        "weft_version_bytes_total",
+        Unit::Bytes,
+        "Bytes stored for versions (deltas and full states)."
+    );
+    describe_counter!(
+        "weft_api_requests_total",
+        "Document API requests, by operation and status."
+    );
+    describe_counter!(
+        "weft_webhooks_total",
+        "Webhook deliveries, by event and result."
+    );
 }
 
 pub fn connection_opened() {
@@ -165,4 +179,19 @@ pub fn compaction(ok: bool) {
 
 pub fn caught_panic() {
     counter!("weft_caught_panics_total").increment(1);
+}
+
+pub fn version_saved(bytes: u64) {
+    counter!("weft_versions_saved_total").increment(1);
+    counter!("weft_version_bytes_total").increment(bytes);
+}
+
+/// One document API request: `op` is the route's stable name.
+pub fn api_request(op: &'static str, status: u16) {
+    counter!("weft_api_requests_total", "op" => op, "status" => status.to_string()).increment(1);
+}
+
+/// One webhook delivery attempt's outcome: `result` is `ok`, `retry` or `dropped`.
+pub fn webhook(event: &'static str, result: &'static str) {
+    counter!("weft_webhooks_total", "event" => event, "result" => result).increment(1);
 }

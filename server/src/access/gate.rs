@@ -328,6 +328,51 @@ impl Gate {
     }
 }
 
+/// What a document API request is about.
+#[derive(Debug, Clone, Copy)]
+pub enum ApiTarget<'a> {
+    /// One document.
+    Doc(&'a DocName),
+    /// Every document whose name starts with this (listing).
+    Prefix(&'a str),
+}
+
+impl Gate {
+    /// Open connections to `doc`, on either endpoint.
+    pub fn connections(&self, doc: &DocName) -> usize {
+        self.inner.conns.on_doc(doc)
+    }
+
+    /// Access for a document API request: the Origin allow-list, then the admin key (any
+    /// document, write) or a token covering the target. A listing needs a token whose scope is
+    /// a prefix (`notes/*`) of the requested prefix. Weft running open grants write.
+    pub fn api_access(&self, req: &HttpRequest, target: ApiTarget<'_>) -> Result<Access, Refusal> {
+        self.check_origin(req)?;
+        let Some(keys) = &self.inner.keys else {
+            return Ok(Access::Write);
+        };
+        if let Some(admin) = &self.inner.admin_key {
+            if super::mint::presents_key(req, admin.expose()) == Some(true) {
+                return Ok(Access::Write);
+            }
+        }
+        let token = token_of(req).ok_or(Refusal::MissingToken)?;
+        let claims = keys.verify(&token).map_err(Refusal::BadToken)?;
+        let covered = match target {
+            ApiTarget::Doc(doc) => claims.covers(doc),
+            ApiTarget::Prefix(prefix) => claims
+                .doc
+                .strip_suffix('*')
+                .is_some_and(|scope| prefix.starts_with(scope)),
+        };
+        if covered {
+            Ok(claims.access)
+        } else {
+            Err(Refusal::OutOfScope)
+        }
+    }
+}
+
 /// The token from `Authorization: Bearer …`, else from the `token` query parameter (what the
 /// stock y-websocket provider sends with `params: { token }`; browsers cannot set headers on a
 /// WebSocket).

@@ -63,7 +63,7 @@ fn refuse(status: StatusCode, code: &'static str, detail: &str) -> HttpResponse 
 
 /// Whether the request's `Authorization: Bearer …` is the admin key (constant time in the
 /// key's content; a length difference is all that can leak).
-fn presents_key(req: &HttpRequest, key: &[u8]) -> Option<bool> {
+pub(crate) fn presents_key(req: &HttpRequest, key: &[u8]) -> Option<bool> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, given) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {

@@ -25,7 +25,7 @@ pub mod token;
 
 use std::time::Duration;
 
-pub use gate::{Admission, Gate, Refusal, SessionLimits};
+pub use gate::{Admission, ApiTarget, Gate, Refusal, SessionLimits};
 pub use token::{Access, Claims, Keys, TokenError};
 
 /// Default most open connections to one document (far above a real editing room; the

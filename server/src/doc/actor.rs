@@ -26,9 +26,10 @@ use weft_crdt::document::ApplyError;
 use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
 
 use super::fanout::{self, Peer};
-use super::handle::{Close, Command, JoinError, Member};
+use super::handle::{Close, Command, JoinError, Member, Refused};
 use super::registry::Registry;
-use crate::store::LogStats;
+use super::versions::Versions;
+use crate::store::{LogStats, StoreError, VersionKind};
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
@@ -62,6 +63,22 @@ pub(crate) struct Actor {
     approx_size: usize,
     compacting: Arc<AtomicBool>,
     started: Instant,
+    /// API answers that wait for the batch's commit, like `held` frames.
+    after_commit: Vec<AfterCommit>,
+    versions: Versions,
+    /// A delete asked for: performed after the current batch.
+    deleting: Option<oneshot::Sender<Result<bool, StoreError>>>,
+}
+
+enum AfterCommit {
+    Read {
+        sv: Option<yrs::StateVector>,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    Applied {
+        changed: bool,
+        reply: oneshot::Sender<Result<bool, Refused>>,
+    },
 }
 
 impl Drop for Actor {
@@ -79,6 +96,7 @@ impl Actor {
         rx: mpsc::Receiver<Command>,
         registry: Registry,
     ) -> Self {
+        let versions = Versions::new(registry.settings().versions.clone());
         Actor {
             name,
             id,
@@ -98,6 +116,9 @@ impl Actor {
             approx_size: 0,
             compacting: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
+            after_commit: Vec::new(),
+            versions,
+            deleting: None,
         }
     }
 
@@ -134,8 +155,8 @@ impl Actor {
                     let Some(cmd) = cmd else { return };
                     self.handle(cmd);
                     for _ in 1..MAX_BATCH {
-                        if self.needs_rebuild {
-                            break; // rebuild before anything else touches the document
+                        if self.needs_rebuild || self.deleting.is_some() {
+                            break; // rebuild (or delete) before anything else touches the document
                         }
                         match self.rx.try_recv() {
                             Ok(cmd) => self.handle(cmd),
@@ -143,6 +164,14 @@ impl Actor {
                         }
                     }
                     self.flush().await;
+                    if let Some(reply) = self.deleting.take() {
+                        self.delete(reply).await;
+                        return;
+                    }
+                }
+                _ = wait_for_job(&mut self.versions) => {
+                    self.versions.job_done();
+                    self.versions.start_next(&self.doc, self.registry.store(), &self.name);
                 }
                 _ = sleep_until(self.retry_at.unwrap_or_else(Instant::now)), if self.retry_at.is_some() => {
                     self.flush().await;
@@ -152,8 +181,9 @@ impl Actor {
                     self.doc.sweep_presence(self.now_ms(), &mut fx);
                     if !fx.is_empty() {
                         self.held.push((None, fx));
-                        self.flush().await;
                     }
+                    self.versions.tick();
+                    self.flush().await;
                 }
                 _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
                     if self.retire().await {
@@ -264,14 +294,8 @@ impl Actor {
                         self.needs_rebuild = true; // drop what was applied in memory
                         return;
                     }
-                    for update in fx.persist.drain(..) {
-                        self.unsaved_bytes += update.len();
-                        self.approx_size += update.len();
-                        crate::metrics::pending_store_bytes(update.len() as f64);
-                        self.unsaved.push(Bytes::from(update));
-                    }
                     let over_quota = fx.awareness_over_quota;
-                    self.held.push((Some(from), fx));
+                    self.stage(Some(from), fx);
                     if over_quota {
                         warn!(
                             session = from.0,
@@ -288,7 +312,95 @@ impl Actor {
                     self.after_leave(from);
                 }
             }
+            Command::Read { sv, reply } => self.after_commit.push(AfterCommit::Read { sv, reply }),
+            Command::Apply { update, reply } => {
+                let result = self.write_from_api(|doc, fx| doc.apply_external(update, fx));
+                self.answer_after_commit(result, reply);
+            }
+            Command::Restore {
+                target,
+                label,
+                reply,
+            } => {
+                let result = self.write_from_api(|doc, fx| doc.restore(&target, fx));
+                if result.is_ok() {
+                    self.versions
+                        .request(VersionKind::Restore, Some(label), None);
+                }
+                self.answer_after_commit(result, reply);
+            }
+            Command::SaveVersion { kind, label, reply } => {
+                self.versions.request(kind, label, Some(reply))
+            }
+            Command::Delete { reply } => self.deleting = Some(reply),
         }
+    }
+
+    /// A write that comes from the API rather than a session: the same checks (store behind,
+    /// invalid update, size limit) answered as a [`Refused`] instead of a close. `Ok(true)`
+    /// when it changed the document.
+    fn write_from_api(
+        &mut self,
+        write: impl FnOnce(&mut Document, &mut Effects) -> Result<(), ApplyError>,
+    ) -> Result<bool, Refused> {
+        let settings = self.registry.settings();
+        if self.unsaved_bytes > settings.max_unsaved {
+            return Err(Refused::StoreBehind);
+        }
+        let max_size = settings.max_document_size;
+        let mut fx = Effects::default();
+        match write(&mut self.doc, &mut fx) {
+            Ok(()) => {}
+            Err(ApplyError::Poisoned) => return Err(Refused::Recovering),
+            Err(e) => {
+                if matches!(e, ApplyError::Panicked) {
+                    crate::metrics::caught_panic();
+                }
+                warn!(error = %e, "invalid update from the API; refused");
+                self.needs_rebuild = true;
+                return Err(Refused::Invalid(e));
+            }
+        }
+        let added: usize = fx.persist.iter().map(Vec::len).sum();
+        if added > 0 && self.approx_size + added > max_size {
+            warn!(
+                size = self.approx_size,
+                added,
+                limit = max_size,
+                "API write over the document size limit; refused"
+            );
+            self.needs_rebuild = true;
+            return Err(Refused::TooLarge { limit: max_size });
+        }
+        self.stage(None, fx);
+        Ok(added > 0)
+    }
+
+    fn answer_after_commit(
+        &mut self,
+        result: Result<bool, Refused>,
+        reply: oneshot::Sender<Result<bool, Refused>>,
+    ) {
+        match result {
+            Ok(changed) => self
+                .after_commit
+                .push(AfterCommit::Applied { changed, reply }),
+            Err(refused) => {
+                let _ = reply.send(Err(refused));
+            }
+        }
+    }
+
+    /// Queues what a handled message produced: its updates for the next commit, its frames
+    /// to be sent after it.
+    fn stage(&mut self, from: Option<SessionId>, mut fx: Effects) {
+        for update in fx.persist.drain(..) {
+            self.unsaved_bytes += update.len();
+            self.approx_size += update.len();
+            crate::metrics::pending_store_bytes(update.len() as f64);
+            self.unsaved.push(Bytes::from(update));
+        }
+        self.held.push((from, fx));
     }
 
     fn join(&mut self, member: Member, reply: oneshot::Sender<Result<(), JoinError>>) {
@@ -316,6 +428,7 @@ impl Actor {
         }
         if self.peers.is_empty() {
             self.idle_since = Some(Instant::now());
+            self.versions.last_session_left();
         }
     }
 
@@ -359,6 +472,10 @@ impl Actor {
                     self.failures = 0;
                     self.retry_at = None;
                     self.log = stats;
+                    self.versions.committed(batch.len());
+                    if let Some(webhooks) = self.registry.webhooks() {
+                        webhooks.changed(&self.name);
+                    }
                     self.maybe_compact();
                 }
                 Err(e) => {
@@ -383,8 +500,29 @@ impl Actor {
         self.deliver();
     }
 
-    /// Sends every held effect (see `fanout`). Only called when nothing is uncommitted.
+    /// Sends every held effect (see `fanout`) and answers the API requests that waited for
+    /// the commit. Only called when nothing is uncommitted.
     fn deliver(&mut self) {
+        for waiting in std::mem::take(&mut self.after_commit) {
+            match waiting {
+                AfterCommit::Read { sv, reply } => {
+                    let state = match sv {
+                        Some(sv) => self.doc.encode_diff(&sv),
+                        None => self.doc.encode_state(),
+                    };
+                    let _ = reply.send(state);
+                }
+                AfterCommit::Applied { changed, reply } => {
+                    let _ = reply.send(Ok(changed));
+                }
+            }
+        }
+        self.versions
+            .start_next(&self.doc, self.registry.store(), &self.name);
+        self.send_held();
+    }
+
+    fn send_held(&mut self) {
         let undelivered = fanout::send(std::mem::take(&mut self.held), &self.peers);
         if undelivered.is_empty() {
             return;
@@ -403,7 +541,34 @@ impl Actor {
             self.kick(id, Close::SlowConsumer);
         }
         // The removals of their presence are new effects; they carry no updates.
-        self.deliver();
+        self.send_held();
+    }
+
+    /// Closes every session with 4404, removes the document from the store, then leaves the
+    /// registry (in that order: a joiner that arrives meanwhile retries and finds it gone).
+    async fn delete(&mut self, reply: oneshot::Sender<Result<bool, StoreError>>) {
+        for (_, mut peer) in self.peers.drain() {
+            if let Some(close) = peer.close.take() {
+                let _ = close.send(Close::Deleted);
+            }
+        }
+        crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
+        self.unsaved.clear();
+        self.unsaved_bytes = 0;
+        self.held.clear();
+        let result = self.registry.store().delete(&self.name).await;
+        match &result {
+            Ok(_) => info!("document deleted"),
+            Err(e) => warn!(error = %e, "document delete failed"),
+        }
+        let _ = reply.send(result);
+        self.registry.remove_if(&self.name, self.id);
+        self.rx.close();
+        while let Some(cmd) = self.rx.recv().await {
+            if let Command::Join { reply, .. } = cmd {
+                let _ = reply.send(Err(JoinError::Retired));
+            }
+        }
     }
 
     /// After a refused update the in-memory document may hold part of it: rebuild it from
@@ -511,5 +676,15 @@ impl Actor {
             }
         }
         self.registry.remove_if(&self.name, self.id);
+    }
+}
+
+/// Resolves when the running version job ends; never when none runs.
+async fn wait_for_job(versions: &mut Versions) {
+    match versions.running() {
+        Some(done) => {
+            let _ = done.await;
+        }
+        None => std::future::pending().await,
     }
 }

@@ -8,7 +8,12 @@
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use weft_crdt::document::ApplyError;
 use weft_crdt::{Inbound, SessionId};
+use yrs::{StateVector, Update};
+
+use super::versions::VersionReply;
+use crate::store::{StoreError, VersionKind, VersionMeta};
 
 /// Why the actor ends a session. Each maps to one WebSocket close code in `ws::close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +32,8 @@ pub enum Close {
     DocumentTooLarge,
     /// The document is being rebuilt after a failed update; reconnect (1013).
     Recovering,
+    /// The document was deleted through the API (4404).
+    Deleted,
 }
 
 impl Close {
@@ -66,6 +73,45 @@ pub enum Command {
     Leave {
         from: SessionId,
     },
+    /// The committed state as one update (the part a peer at `sv` lacks, when given).
+    Read {
+        sv: Option<StateVector>,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// An update from the HTTP API: applied, committed and broadcast like a client's.
+    Apply {
+        update: Update,
+        reply: oneshot::Sender<Result<bool, Refused>>,
+    },
+    /// Makes the content equal to `target`'s (a version being restored).
+    Restore {
+        target: yrs::Doc,
+        label: String,
+        reply: oneshot::Sender<Result<bool, Refused>>,
+    },
+    /// Takes a version now.
+    SaveVersion {
+        kind: VersionKind,
+        label: Option<String>,
+        reply: VersionReply,
+    },
+    /// Closes every session (4404) and removes the document from the store.
+    Delete {
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
+
+/// Why the actor refused an update from the API.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Invalid(ApplyError),
+    #[error("the document would exceed its size limit ({limit} bytes)")]
+    TooLarge { limit: usize },
+    #[error("the store is failing and too much is uncommitted; retry later")]
+    StoreBehind,
+    #[error("the document is being rebuilt; retry")]
+    Recovering,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -107,5 +153,47 @@ impl DocHandle {
 
     pub async fn leave(&self, from: SessionId) {
         let _ = self.tx.send(Command::Leave { from }).await;
+    }
+
+    /// Sends `cmd` built around a reply channel and waits for the answer. `None`: the actor
+    /// retired before answering (ask the registry again).
+    async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(cmd(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The committed document as one update (or its diff against `sv`).
+    pub async fn read(&self, sv: Option<StateVector>) -> Option<Vec<u8>> {
+        self.ask(|reply| Command::Read { sv, reply }).await
+    }
+
+    /// Applies an update; `Ok(false)` when it added nothing new. Answers once committed.
+    pub async fn apply(&self, update: Update) -> Option<Result<bool, Refused>> {
+        self.ask(|reply| Command::Apply { update, reply }).await
+    }
+
+    /// Restores `target`'s content; `Ok(false)` when it was already equal.
+    pub async fn restore(&self, target: yrs::Doc, label: String) -> Option<Result<bool, Refused>> {
+        self.ask(|reply| Command::Restore {
+            target,
+            label,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn save_version(
+        &self,
+        kind: VersionKind,
+        label: Option<String>,
+    ) -> Option<Result<VersionMeta, StoreError>> {
+        self.ask(|reply| Command::SaveVersion { kind, label, reply })
+            .await
+    }
+
+    /// Deletes the document; `Ok(false)` when nothing was stored.
+    pub async fn delete(&self) -> Option<Result<bool, StoreError>> {
+        self.ask(|reply| Command::Delete { reply }).await
     }
 }

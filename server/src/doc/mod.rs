@@ -6,11 +6,13 @@
 //!   commit to the store first, then send.
 //! - `fanout`: sending held effects to the sessions, with the overflow policy.
 //! - [`registry`]: single-flight creation, idle retirement, shutdown.
+//! - [`versions`]: when to take a version, and taking it beside the actor.
 
 pub mod actor;
 mod fanout;
 pub mod handle;
 pub mod registry;
+pub mod versions;
 
-pub use handle::{Close, DocHandle, JoinError, Member};
+pub use handle::{Close, DocHandle, JoinError, Member, Refused};
 pub use registry::{ActorSettings, Registry};

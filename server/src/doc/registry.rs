@@ -21,7 +21,9 @@ use weft_crdt::{DocName, SessionId};
 
 use super::actor::Actor;
 use super::handle::DocHandle;
+use super::versions::VersionPolicy;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 
 /// Knobs of every document actor (from the configuration).
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct ActorSettings {
     pub max_pending_bytes: usize,
     /// Largest document (stored bytes, approximately); writes beyond it close with 1009.
     pub max_document_size: usize,
+    /// When versions are taken.
+    pub versions: VersionPolicy,
 }
 
 #[derive(Clone)]
@@ -59,10 +63,20 @@ struct Inner {
     next_session: AtomicU64,
     /// Documents whose last commit failed (they hold updates and retry).
     failing: AtomicUsize,
+    webhooks: Option<Webhooks>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, settings: ActorSettings) -> Self {
+        Self::with_webhooks(store, settings, None)
+    }
+
+    /// A registry whose documents report their commits to `webhooks`.
+    pub fn with_webhooks(
+        store: Arc<dyn Store>,
+        settings: ActorSettings,
+        webhooks: Option<Webhooks>,
+    ) -> Self {
         Registry {
             inner: Arc::new(Inner {
                 docs: Mutex::new(HashMap::new()),
@@ -73,6 +87,7 @@ impl Registry {
                 next_actor: AtomicU64::new(1),
                 next_session: AtomicU64::new(1),
                 failing: AtomicUsize::new(0),
+                webhooks,
             }),
         }
     }
@@ -106,6 +121,16 @@ impl Registry {
             docs.remove(name);
             crate::metrics::documents_loaded(docs.len());
         }
+    }
+
+    /// Where document events go, when webhooks are configured.
+    pub fn webhooks(&self) -> Option<&Webhooks> {
+        self.inner.webhooks.as_ref()
+    }
+
+    /// The handle of a loaded document; `None` when it is not loaded.
+    pub fn loaded_handle(&self, name: &DocName) -> Option<DocHandle> {
+        self.docs().get(name).filter(|h| !h.tx.is_closed()).cloned()
     }
 
     /// Number of documents loaded (or loading).

@@ -19,7 +19,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 use weft_crdt::DocName;
 
-use super::{Compacted, LogStats, Store, StoreError, Stored};
+use super::{
+    Compacted, DocMeta, LogStats, NewVersion, Store, StoreError, Stored, VersionHead, VersionKind,
+    VersionMeta,
+};
 use crate::config::SyncMode;
 
 /// Largest number of requests folded into one commit: bounds one transaction's latency.
@@ -27,7 +30,7 @@ const MAX_GROUP: usize = 512;
 /// Append requests waiting for the writer. Senders wait when it is full (backpressure).
 const WRITER_QUEUE: usize = 4096;
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -48,6 +51,17 @@ CREATE TABLE IF NOT EXISTS snapshots (
     doc_id   INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
     upto_seq INTEGER NOT NULL,
     data     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    doc_id       INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    id           INTEGER NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    label        TEXT,
+    base         INTEGER NOT NULL,
+    state_vector BLOB NOT NULL,
+    data         BLOB NOT NULL,
+    PRIMARY KEY (doc_id, id)
 );
 ";
 
@@ -246,6 +260,217 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn create(&self, doc: &DocName) -> Result<bool, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            let now = now_ms();
+            conn.execute(
+                "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+                 ON CONFLICT(name) DO NOTHING",
+                params![name.as_str(), now],
+            )
+            .map(|n| n == 1)
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DocMeta>, StoreError> {
+        let prefix = prefix.to_string();
+        let after = after.unwrap_or("").to_string();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{META_SELECT} WHERE d.name > ?1 AND substr(d.name, 1, length(?2)) = ?2
+                     ORDER BY d.name LIMIT ?3"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![after, prefix, limit], meta_row)
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn meta(&self, doc: &DocName) -> Result<Option<DocMeta>, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("{META_SELECT} WHERE d.name = ?1"),
+                [name.as_str()],
+                meta_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete(&self, doc: &DocName) -> Result<bool, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            conn.execute("DELETE FROM documents WHERE name = ?1", [name.as_str()])
+                .map(|n| n > 0)
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn version_head(&self, doc: &DocName) -> Result<Option<VersionHead>, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            let head = conn
+                .query_row(
+                    "SELECT v.id, v.state_vector FROM versions v JOIN documents d ON d.id = v.doc_id
+                     WHERE d.name = ?1 ORDER BY v.id DESC LIMIT 1",
+                    [name.as_str()],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some((id, state_vector)) = head else {
+                return Ok(None);
+            };
+            let since_base: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM versions v JOIN documents d ON d.id = v.doc_id
+                     WHERE d.name = ?1 AND v.id > (SELECT MAX(v2.id) FROM versions v2
+                        WHERE v2.doc_id = d.id AND v2.base = 1)",
+                    [name.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(Some(VersionHead {
+                id,
+                state_vector,
+                since_base: since_base as u32,
+            }))
+        })
+        .await
+    }
+
+    async fn put_version(
+        &self,
+        doc: &DocName,
+        version: NewVersion,
+        after: Option<i64>,
+        keep: usize,
+    ) -> Result<VersionMeta, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            let txn = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let now = now_ms();
+            let doc_id: i64 = txn
+                .query_row(
+                    "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+                     ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
+                    params![name.as_str(), now],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            let head: Option<i64> = txn
+                .query_row(
+                    "SELECT MAX(id) FROM versions WHERE doc_id = ?1",
+                    [doc_id],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if head != after {
+                return Err(StoreError::VersionRace);
+            }
+            let id = head.unwrap_or(0) + 1;
+            txn.execute(
+                "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    doc_id,
+                    id,
+                    now,
+                    version.kind.as_str(),
+                    version.label,
+                    version.base || head.is_none(),
+                    version.state_vector,
+                    version.data
+                ],
+            )
+            .map_err(db_err)?;
+            prune_versions(&txn, doc_id, keep)?;
+            txn.commit().map_err(db_err)?;
+            Ok(VersionMeta {
+                id,
+                created_ms: now,
+                kind: version.kind,
+                label: version.label,
+                size_bytes: version.data.len() as u64,
+            })
+        })
+        .await
+    }
+
+    async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{VERSION_SELECT} WHERE d.name = ?1 ORDER BY v.id DESC"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([name.as_str()], version_row)
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn version_parts(
+        &self,
+        doc: &DocName,
+        id: i64,
+    ) -> Result<Option<(VersionMeta, Vec<Bytes>)>, StoreError> {
+        let name = doc.clone();
+        self.read(move |conn| {
+            let txn = conn.transaction().map_err(db_err)?;
+            let meta = txn
+                .query_row(
+                    &format!("{VERSION_SELECT} WHERE d.name = ?1 AND v.id = ?2"),
+                    params![name.as_str(), id],
+                    version_row,
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some(meta) = meta else { return Ok(None) };
+            let mut stmt = txn
+                .prepare_cached(
+                    "SELECT v.data FROM versions v JOIN documents d ON d.id = v.doc_id
+                     WHERE d.name = ?1 AND v.id <= ?2 AND v.id >= (
+                        SELECT MAX(v2.id) FROM versions v2
+                        WHERE v2.doc_id = d.id AND v2.base = 1 AND v2.id <= ?2)
+                     ORDER BY v.id",
+                )
+                .map_err(db_err)?;
+            let parts = stmt
+                .query_map(params![name.as_str(), id], |r| {
+                    r.get::<_, Vec<u8>>(0).map(Bytes::from)
+                })
+                .map_err(db_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
+            drop(stmt);
+            txn.commit().map_err(db_err)?;
+            Ok(Some((meta, parts)))
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
             .await
@@ -253,6 +478,82 @@ impl Store for EmbeddedStore {
 
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+}
+
+const META_SELECT: &str = "SELECT d.name, d.created_ms, d.updated_ms,
+        d.log_bytes + COALESCE((SELECT LENGTH(s.data) FROM snapshots s WHERE s.doc_id = d.id), 0),
+        d.log_entries
+    FROM documents d";
+
+fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocMeta> {
+    Ok(DocMeta {
+        name: r.get(0)?,
+        created_ms: r.get(1)?,
+        updated_ms: r.get(2)?,
+        stored_bytes: r.get::<_, i64>(3)? as u64,
+        log_entries: r.get::<_, i64>(4)? as u64,
+    })
+}
+
+const VERSION_SELECT: &str = "SELECT v.id, v.created_ms, v.kind, v.label, LENGTH(v.data)
+    FROM versions v JOIN documents d ON d.id = v.doc_id";
+
+fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
+    Ok(VersionMeta {
+        id: r.get(0)?,
+        created_ms: r.get(1)?,
+        kind: VersionKind::parse(&r.get::<_, String>(2)?),
+        label: r.get(3)?,
+        size_bytes: r.get::<_, i64>(4)? as u64,
+    })
+}
+
+/// Keeps the newest `keep` versions: the oldest is folded into the next (which becomes a
+/// full version) until no more than `keep` remain.
+fn prune_versions(
+    txn: &rusqlite::Transaction<'_>,
+    doc_id: i64,
+    keep: usize,
+) -> Result<(), StoreError> {
+    loop {
+        let count: i64 = txn
+            .query_row(
+                "SELECT COUNT(*) FROM versions WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if count as usize <= keep.max(1) {
+            return Ok(());
+        }
+        let mut stmt = txn
+            .prepare_cached(
+                "SELECT id, base, data FROM versions WHERE doc_id = ?1 ORDER BY id LIMIT 2",
+            )
+            .map_err(db_err)?;
+        let rows: Vec<(i64, bool, Vec<u8>)> = stmt
+            .query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        let [(oldest, _, old_data), (next, next_base, next_data)] = &rows[..] else {
+            return Ok(());
+        };
+        if !next_base {
+            let merged = weft_crdt::snapshot::compact(&[old_data, next_data])
+                .map_err(|e| StoreError::Database(format!("cannot fold version {oldest}: {e}")))?;
+            txn.execute(
+                "UPDATE versions SET base = 1, data = ?3 WHERE doc_id = ?1 AND id = ?2",
+                params![doc_id, next, merged],
+            )
+            .map_err(db_err)?;
+        }
+        txn.execute(
+            "DELETE FROM versions WHERE doc_id = ?1 AND id = ?2",
+            params![doc_id, oldest],
+        )
+        .map_err(db_err)?;
     }
 }
 

@@ -38,6 +38,80 @@ pub struct Compacted {
     pub snapshot_bytes: u64,
 }
 
+/// What the store knows about one document (times in milliseconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocMeta {
+    pub name: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// Stored bytes: the snapshot plus the log not yet compacted into it.
+    pub stored_bytes: u64,
+    pub log_entries: u64,
+}
+
+/// Why a version was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionKind {
+    /// After a period of activity, a number of updates, or the last session leaving.
+    Auto,
+    /// Asked for over the API (with a label).
+    Manual,
+    /// Taken right after a restore, of the restored state.
+    Restore,
+}
+
+impl VersionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionKind::Auto => "auto",
+            VersionKind::Manual => "manual",
+            VersionKind::Restore => "restore",
+        }
+    }
+
+    pub fn parse(s: &str) -> VersionKind {
+        match s {
+            "manual" => VersionKind::Manual,
+            "restore" => VersionKind::Restore,
+            _ => VersionKind::Auto,
+        }
+    }
+}
+
+/// One stored version (its content is read with [`Store::version_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    /// 1, 2, 3… per document, never reused.
+    pub id: i64,
+    pub created_ms: i64,
+    pub kind: VersionKind,
+    pub label: Option<String>,
+    /// Bytes this version adds to the store.
+    pub size_bytes: u64,
+}
+
+/// The newest version of a document: what the next one is a delta against.
+#[derive(Debug, Clone)]
+pub struct VersionHead {
+    pub id: i64,
+    pub state_vector: Vec<u8>,
+    /// Versions stored since the last full one (0: the head is full).
+    pub since_base: u32,
+}
+
+/// A version to store. Versions form chains: a *base* holds the full state, each later one the
+/// change since the one before it (a Yjs update against the previous state vector), so a
+/// version costs what changed, not the document's size.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub kind: VersionKind,
+    pub label: Option<String>,
+    pub base: bool,
+    pub state_vector: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -50,6 +124,9 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     Closed,
+    /// `put_version` found another version stored since the head it was computed against.
+    #[error("another version was stored meanwhile")]
+    VersionRace,
 }
 
 /// A document store. Every method is safe to call concurrently for different documents; for
@@ -64,6 +141,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// Merges the log into the snapshot and removes the merged entries, atomically.
     async fn compact(&self, doc: &DocName) -> Result<Compacted, StoreError>;
+
+    /// Creates an empty document; `false` if it already exists.
+    async fn create(&self, doc: &DocName) -> Result<bool, StoreError>;
+
+    /// Documents whose name starts with `prefix`, by name, after `after`, at most `limit`.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DocMeta>, StoreError>;
+
+    /// One document's metadata; `None` if it was never stored.
+    async fn meta(&self, doc: &DocName) -> Result<Option<DocMeta>, StoreError>;
+
+    /// Removes every stored trace of the document (log, snapshot, versions); `false` if
+    /// there was none.
+    async fn delete(&self, doc: &DocName) -> Result<bool, StoreError>;
+
+    /// The newest version, if any.
+    async fn version_head(&self, doc: &DocName) -> Result<Option<VersionHead>, StoreError>;
+
+    /// Stores a version on top of `after` (the head it was computed against;
+    /// [`StoreError::VersionRace`] if that is no longer the head), then keeps only the newest
+    /// `keep`, folding the oldest into the next so chains stay whole.
+    async fn put_version(
+        &self,
+        doc: &DocName,
+        version: NewVersion,
+        after: Option<i64>,
+        keep: usize,
+    ) -> Result<VersionMeta, StoreError>;
+
+    /// A document's versions, newest first.
+    async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError>;
+
+    /// A version and the parts that rebuild it, in apply order (its base, then the deltas up
+    /// to it); `None` if there is no such version.
+    async fn version_parts(
+        &self,
+        doc: &DocName,
+        id: i64,
+    ) -> Result<Option<(VersionMeta, Vec<Bytes>)>, StoreError>;
 
     /// Checks that the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

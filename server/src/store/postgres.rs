@@ -18,7 +18,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use weft_crdt::DocName;
 
-use super::{Compacted, LogStats, Store, StoreError, Stored};
+use super::{
+    Compacted, DocMeta, LogStats, NewVersion, Store, StoreError, Stored, VersionHead, VersionKind,
+    VersionMeta,
+};
 
 mod embedded_migrations {
     refinery::embed_migrations!("../migrations");
@@ -69,6 +72,37 @@ UNION ALL
 SELECT 1, seq, data FROM updates
 WHERE doc_id = (SELECT id FROM d) AND seq > COALESCE((SELECT upto_seq FROM s), 0)
 ORDER BY part, seq";
+
+const META_SELECT: &str = "SELECT d.name,
+        (extract(epoch FROM d.created_at) * 1000)::bigint,
+        (extract(epoch FROM d.updated_at) * 1000)::bigint,
+        d.log_bytes + COALESCE((SELECT octet_length(s.data) FROM snapshots s WHERE s.doc_id = d.id), 0),
+        d.log_entries
+    FROM documents d";
+
+fn meta_row(r: &tokio_postgres::Row) -> DocMeta {
+    DocMeta {
+        name: r.get(0),
+        created_ms: r.get(1),
+        updated_ms: r.get(2),
+        stored_bytes: r.get::<_, i64>(3) as u64,
+        log_entries: r.get::<_, i64>(4) as u64,
+    }
+}
+
+const VERSION_SELECT: &str = "SELECT v.id, (extract(epoch FROM v.created_at) * 1000)::bigint,
+        v.kind, v.label, octet_length(v.data)::bigint
+    FROM versions v JOIN documents d ON d.id = v.doc_id";
+
+fn version_row(r: &tokio_postgres::Row) -> VersionMeta {
+    VersionMeta {
+        id: r.get(0),
+        created_ms: r.get(1),
+        kind: VersionKind::parse(r.get(2)),
+        label: r.get(3),
+        size_bytes: r.get::<_, i64>(4) as u64,
+    }
+}
 
 impl PostgresStore {
     /// Connects, applies pending migrations, and refuses a schema newer than this binary.
@@ -248,6 +282,234 @@ impl Store for PostgresStore {
             merged_bytes: stored.log.bytes,
             snapshot_bytes: snapshot.len() as u64,
         })
+    }
+
+    async fn create(&self, doc: &DocName) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "INSERT INTO documents (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DocMeta>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "{META_SELECT} WHERE d.name COLLATE \"C\" > $1 AND left(d.name, char_length($2)) = $2
+                     ORDER BY d.name COLLATE \"C\" LIMIT $3"
+                ),
+                &[&after.unwrap_or(""), &prefix, &(limit as i64)],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(meta_row).collect())
+    }
+
+    async fn meta(&self, doc: &DocName) -> Result<Option<DocMeta>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("{META_SELECT} WHERE d.name = $1"),
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(row.as_ref().map(meta_row))
+    }
+
+    async fn delete(&self, doc: &DocName) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute("DELETE FROM documents WHERE name = $1", &[&doc.as_str()])
+            .await
+            .map_err(pg_err)?;
+        Ok(n > 0)
+    }
+
+    async fn version_head(&self, doc: &DocName) -> Result<Option<VersionHead>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT v.id, v.state_vector,
+                    (SELECT COUNT(*) FROM versions v3 WHERE v3.doc_id = v.doc_id AND v3.id >
+                        (SELECT MAX(v2.id) FROM versions v2 WHERE v2.doc_id = v.doc_id AND v2.base))
+                 FROM versions v JOIN documents d ON d.id = v.doc_id
+                 WHERE d.name = $1 ORDER BY v.id DESC LIMIT 1",
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(row.map(|r| VersionHead {
+            id: r.get(0),
+            state_vector: r.get(1),
+            since_base: r.get::<_, i64>(2) as u32,
+        }))
+    }
+
+    async fn put_version(
+        &self,
+        doc: &DocName,
+        version: NewVersion,
+        after: Option<i64>,
+        keep: usize,
+    ) -> Result<VersionMeta, StoreError> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        // The document row's lock orders version writers of one document.
+        let doc_id: i64 = txn
+            .query_one(
+                "INSERT INTO documents AS d (name) VALUES ($1)
+                 ON CONFLICT (name) DO UPDATE SET name = d.name RETURNING id",
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        let head: Option<i64> = txn
+            .query_one("SELECT MAX(id) FROM versions WHERE doc_id = $1", &[&doc_id])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        if head != after {
+            return Err(StoreError::VersionRace);
+        }
+        let id = head.unwrap_or(0) + 1;
+        let base = version.base || head.is_none();
+        let created: i64 = txn
+            .query_one(
+                "INSERT INTO versions (doc_id, id, kind, label, base, state_vector, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
+                &[
+                    &doc_id,
+                    &id,
+                    &version.kind.as_str(),
+                    &version.label,
+                    &base,
+                    &version.state_vector,
+                    &version.data,
+                ],
+            )
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        loop {
+            let count: i64 = txn
+                .query_one(
+                    "SELECT COUNT(*) FROM versions WHERE doc_id = $1",
+                    &[&doc_id],
+                )
+                .await
+                .map_err(pg_err)?
+                .get(0);
+            if count as usize <= keep.max(1) {
+                break;
+            }
+            let rows = txn
+                .query(
+                    "SELECT id, base, data FROM versions WHERE doc_id = $1 ORDER BY id LIMIT 2",
+                    &[&doc_id],
+                )
+                .await
+                .map_err(pg_err)?;
+            let [oldest, next] = &rows[..] else { break };
+            let oldest_id: i64 = oldest.get(0);
+            if !next.get::<_, bool>(1) {
+                let parts: [Vec<u8>; 2] = [oldest.get(2), next.get(2)];
+                let merged =
+                    tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
+                        .await
+                        .map_err(pg_err)?
+                        .map_err(|e| {
+                            StoreError::Database(format!("cannot fold version {oldest_id}: {e}"))
+                        })?;
+                txn.execute(
+                    "UPDATE versions SET base = true, data = $3 WHERE doc_id = $1 AND id = $2",
+                    &[&doc_id, &next.get::<_, i64>(0), &merged],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+            txn.execute(
+                "DELETE FROM versions WHERE doc_id = $1 AND id = $2",
+                &[&doc_id, &oldest_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        txn.commit().await.map_err(pg_err)?;
+        Ok(VersionMeta {
+            id,
+            created_ms: created,
+            kind: version.kind,
+            label: version.label,
+            size_bytes: version.data.len() as u64,
+        })
+    }
+
+    async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("{VERSION_SELECT} WHERE d.name = $1 ORDER BY v.id DESC"),
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(version_row).collect())
+    }
+
+    async fn version_parts(
+        &self,
+        doc: &DocName,
+        id: i64,
+    ) -> Result<Option<(VersionMeta, Vec<Bytes>)>, StoreError> {
+        let mut client = self.client().await?;
+        let txn = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_err)?;
+        let Some(meta) = txn
+            .query_opt(
+                &format!("{VERSION_SELECT} WHERE d.name = $1 AND v.id = $2"),
+                &[&doc.as_str(), &id],
+            )
+            .await
+            .map_err(pg_err)?
+        else {
+            return Ok(None);
+        };
+        let rows = txn
+            .query(
+                "SELECT v.data FROM versions v JOIN documents d ON d.id = v.doc_id
+                 WHERE d.name = $1 AND v.id <= $2 AND v.id >= (
+                    SELECT MAX(v2.id) FROM versions v2
+                    WHERE v2.doc_id = d.id AND v2.base AND v2.id <= $2)
+                 ORDER BY v.id",
+                &[&doc.as_str(), &id],
+            )
+            .await
+            .map_err(pg_err)?;
+        txn.commit().await.map_err(pg_err)?;
+        let parts = rows
+            .iter()
+            .map(|r| Bytes::from(r.get::<_, Vec<u8>>(0)))
+            .collect();
+        Ok(Some((version_row(&meta), parts)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

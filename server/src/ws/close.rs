@@ -97,6 +97,9 @@ pub fn token_expired() -> CloseReason {
 /// 4401 mirrors HTTP 401).
 pub const TOKEN_EXPIRED: u16 = 4401;
 
+/// 4404: the document was deleted through the API (mirrors HTTP 404).
+pub const DELETED: u16 = 4404;
+
 /// The `weft_refusals_total` reason of a close the document actor decided, if it is a
 /// refusal (the actor cannot record it: it only names the cause; the session counts it).
 pub fn actor_refusal(why: Close) -> Option<&'static str> {
@@ -108,6 +111,7 @@ pub fn actor_refusal(why: Close) -> Option<&'static str> {
         Close::TooManyAwarenessIds => Some("too_many_awareness_ids"),
         Close::DocumentTooLarge => Some("document_too_large"),
         Close::Recovering => None,
+        Close::Deleted => None,
     }
 }
 
@@ -131,5 +135,6 @@ pub fn from_actor(why: Close) -> CloseReason {
         Close::TooManyAwarenessIds => too_many_awareness_ids(),
         Close::DocumentTooLarge => reason(CloseCode::Size, "document size limit reached"),
         Close::Recovering => reason(CloseCode::Again, "document recovering; reconnect"),
+        Close::Deleted => reason(CloseCode::Other(DELETED), "document deleted"),
     }
 }
