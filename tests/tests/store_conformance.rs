@@ -173,3 +173,132 @@ async fn huge_updates_and_many_documents() {
         }
     }
 }
+
+#[tokio::test]
+async fn create_list_meta_delete() {
+    for under in stores().await {
+        let store = &*under.store;
+        let kind = under.kind;
+        assert!(store.create(&name("a/1")).await.expect("create"), "{kind}");
+        assert!(!store.create(&name("a/1")).await.expect("create again"), "{kind}: exists");
+        let (_, log) = edits(5, 10);
+        store.append(&name("a/2"), log).await.expect("append");
+        store.append(&name("b/1"), Vec::new()).await.expect("append nothing");
+        let all = store.list("", None, 10).await.expect("list");
+        let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["a/1", "a/2", "b/1"], "{kind}");
+        let page = store.list("a/", Some("a/1"), 10).await.expect("list page");
+        assert_eq!(page.len(), 1, "{kind}");
+        assert_eq!(page[0].name, "a/2");
+        assert_eq!(page[0].log_entries, 5, "{kind}");
+        assert!(page[0].stored_bytes > 0, "{kind}");
+        assert!(page[0].created_ms > 1_700_000_000_000, "{kind}: created in ms");
+        let meta = store.meta(&name("a/2")).await.expect("meta").expect("exists");
+        assert_eq!(meta, page[0], "{kind}");
+        assert!(store.meta(&name("zzz")).await.expect("meta").is_none(), "{kind}");
+        store
+            .put_version(&name("a/2"), version_of(&text_doc("v")), None, 10)
+            .await
+            .expect("version");
+        assert!(store.delete(&name("a/2")).await.expect("delete"), "{kind}");
+        assert!(!store.delete(&name("a/2")).await.expect("delete again"), "{kind}");
+        assert!(store.meta(&name("a/2")).await.expect("meta").is_none(), "{kind}");
+        assert!(store.load(&name("a/2")).await.expect("load").parts.is_empty(), "{kind}");
+        assert!(store.versions(&name("a/2")).await.expect("versions").is_empty(), "{kind}");
+    }
+}
+
+fn text_doc(s: &str) -> Doc {
+    let doc = Doc::new();
+    let t = doc.get_or_insert_text("t");
+    t.push(&mut doc.transact_mut(), s);
+    doc
+}
+
+fn version_of(doc: &Doc) -> weft::store::NewVersion {
+    use yrs::updates::encoder::Encode;
+    use yrs::ReadTxn;
+    let txn = doc.transact();
+    weft::store::NewVersion {
+        kind: weft::store::VersionKind::Auto,
+        label: None,
+        base: true,
+        state_vector: txn.state_vector().encode_v1(),
+        data: txn.encode_state_as_update_v1(&yrs::StateVector::default()),
+    }
+}
+
+/// Versions as a chain of deltas: each one reads back as its own state, a stale head is
+/// refused, and pruning folds the oldest into the next without changing what it reads as.
+#[tokio::test]
+async fn version_chains_read_back_and_prune() {
+    use yrs::updates::decoder::Decode;
+    use yrs::updates::encoder::Encode;
+    use yrs::ReadTxn;
+    for under in stores().await {
+        let store = &*under.store;
+        let kind = under.kind;
+        let doc_name = name("versioned");
+        store.create(&doc_name).await.expect("create");
+        let doc = Doc::new();
+        let t = doc.get_or_insert_text("t");
+        let mut texts = Vec::new();
+        let mut head: Option<(i64, Vec<u8>)> = None;
+        for i in 0..6 {
+            {
+                let mut txn = doc.transact_mut();
+                t.push(&mut txn, &format!("part {i}; "));
+                if i == 3 {
+                    t.remove_range(&mut txn, 0, 4);
+                }
+            }
+            texts.push(t.get_string(&doc.transact()));
+            let txn = doc.transact();
+            let (base, data) = match &head {
+                Some((_, sv)) => (
+                    false,
+                    txn.encode_diff_v1(&yrs::StateVector::decode_v1(sv).expect("sv")),
+                ),
+                None => (true, txn.encode_state_as_update_v1(&yrs::StateVector::default())),
+            };
+            let v = weft::store::NewVersion {
+                kind: weft::store::VersionKind::Auto,
+                label: Some(format!("v{i}")),
+                base,
+                state_vector: txn.state_vector().encode_v1(),
+                data,
+            };
+            let meta = store
+                .put_version(&doc_name, v.clone(), head.as_ref().map(|h| h.0), 4)
+                .await
+                .expect("put version");
+            assert_eq!(meta.id, i + 1, "{kind}");
+            if i == 2 {
+                let stale = store.put_version(&doc_name, v, Some(1), 4).await;
+                assert!(
+                    matches!(stale, Err(weft::store::StoreError::VersionRace)),
+                    "{kind}: a stale head is refused"
+                );
+            }
+            head = Some((meta.id, txn.state_vector().encode_v1()));
+        }
+        let listed = store.versions(&doc_name).await.expect("versions");
+        let ids: Vec<i64> = listed.iter().map(|v| v.id).collect();
+        assert_eq!(ids, [6, 5, 4, 3], "{kind}: newest first, the oldest pruned");
+        assert_eq!(listed[0].label.as_deref(), Some("v5"));
+        for id in 3..=6 {
+            let (meta, parts) = store
+                .version_parts(&doc_name, id)
+                .await
+                .expect("parts")
+                .expect("exists");
+            assert_eq!(meta.id, id);
+            let rebuilt = weft_crdt::snapshot::rebuild(&parts).expect("rebuild");
+            let text = rebuilt.get_or_insert_text("t").get_string(&rebuilt.transact());
+            assert_eq!(text, texts[id as usize - 1], "{kind}: version {id}");
+        }
+        let head = store.version_head(&doc_name).await.expect("head").expect("some");
+        assert_eq!(head.id, 6, "{kind}");
+        assert!(store.version_parts(&doc_name, 1).await.expect("parts").is_none(), "{kind}: pruned");
+    }
+}
