@@ -180,10 +180,16 @@ async fn create_list_meta_delete() {
         let store = &*under.store;
         let kind = under.kind;
         assert!(store.create(&name("a/1")).await.expect("create"), "{kind}");
-        assert!(!store.create(&name("a/1")).await.expect("create again"), "{kind}: exists");
+        assert!(
+            !store.create(&name("a/1")).await.expect("create again"),
+            "{kind}: exists"
+        );
         let (_, log) = edits(5, 10);
         store.append(&name("a/2"), log).await.expect("append");
-        store.append(&name("b/1"), Vec::new()).await.expect("append nothing");
+        store
+            .append(&name("b/1"), Vec::new())
+            .await
+            .expect("append nothing");
         let all = store.list("", None, 10).await.expect("list");
         let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["a/1", "a/2", "b/1"], "{kind}");
@@ -192,19 +198,50 @@ async fn create_list_meta_delete() {
         assert_eq!(page[0].name, "a/2");
         assert_eq!(page[0].log_entries, 5, "{kind}");
         assert!(page[0].stored_bytes > 0, "{kind}");
-        assert!(page[0].created_ms > 1_700_000_000_000, "{kind}: created in ms");
-        let meta = store.meta(&name("a/2")).await.expect("meta").expect("exists");
+        assert!(
+            page[0].created_ms > 1_700_000_000_000,
+            "{kind}: created in ms"
+        );
+        let meta = store
+            .meta(&name("a/2"))
+            .await
+            .expect("meta")
+            .expect("exists");
         assert_eq!(meta, page[0], "{kind}");
-        assert!(store.meta(&name("zzz")).await.expect("meta").is_none(), "{kind}");
+        assert!(
+            store.meta(&name("zzz")).await.expect("meta").is_none(),
+            "{kind}"
+        );
         store
             .put_version(&name("a/2"), version_of(&text_doc("v")), None, 10)
             .await
             .expect("version");
         assert!(store.delete(&name("a/2")).await.expect("delete"), "{kind}");
-        assert!(!store.delete(&name("a/2")).await.expect("delete again"), "{kind}");
-        assert!(store.meta(&name("a/2")).await.expect("meta").is_none(), "{kind}");
-        assert!(store.load(&name("a/2")).await.expect("load").parts.is_empty(), "{kind}");
-        assert!(store.versions(&name("a/2")).await.expect("versions").is_empty(), "{kind}");
+        assert!(
+            !store.delete(&name("a/2")).await.expect("delete again"),
+            "{kind}"
+        );
+        assert!(
+            store.meta(&name("a/2")).await.expect("meta").is_none(),
+            "{kind}"
+        );
+        assert!(
+            store
+                .load(&name("a/2"))
+                .await
+                .expect("load")
+                .parts
+                .is_empty(),
+            "{kind}"
+        );
+        assert!(
+            store
+                .versions(&name("a/2"))
+                .await
+                .expect("versions")
+                .is_empty(),
+            "{kind}"
+        );
     }
 }
 
@@ -259,7 +296,10 @@ async fn version_chains_read_back_and_prune() {
                     false,
                     txn.encode_diff_v1(&yrs::StateVector::decode_v1(sv).expect("sv")),
                 ),
-                None => (true, txn.encode_state_as_update_v1(&yrs::StateVector::default())),
+                None => (
+                    true,
+                    txn.encode_state_as_update_v1(&yrs::StateVector::default()),
+                ),
             };
             let v = weft::store::NewVersion {
                 kind: weft::store::VersionKind::Auto,
@@ -294,11 +334,24 @@ async fn version_chains_read_back_and_prune() {
                 .expect("exists");
             assert_eq!(meta.id, id);
             let rebuilt = weft_crdt::snapshot::rebuild(&parts).expect("rebuild");
-            let text = rebuilt.get_or_insert_text("t").get_string(&rebuilt.transact());
+            let text = rebuilt
+                .get_or_insert_text("t")
+                .get_string(&rebuilt.transact());
             assert_eq!(text, texts[id as usize - 1], "{kind}: version {id}");
         }
-        let head = store.version_head(&doc_name).await.expect("head").expect("some");
+        let head = store
+            .version_head(&doc_name)
+            .await
+            .expect("head")
+            .expect("some");
         assert_eq!(head.id, 6, "{kind}");
-        assert!(store.version_parts(&doc_name, 1).await.expect("parts").is_none(), "{kind}: pruned");
+        assert!(
+            store
+                .version_parts(&doc_name, 1)
+                .await
+                .expect("parts")
+                .is_none(),
+            "{kind}: pruned"
+        );
     }
 }
