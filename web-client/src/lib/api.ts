@@ -1,0 +1,201 @@
+/**
+ * The Weft document HTTP API (version history), typed. No DOM; `fetch` is injectable.
+ *
+ *   GET  /api/v1/documents/{name}/versions               -> { versions: Version[] } (newest first)
+ *   POST /api/v1/documents/{name}/versions  {label?}     -> 201 Version
+ *   GET  /api/v1/documents/{name}/versions/{id}/update   -> the document at that version, one Yjs update
+ *   POST /api/v1/documents/{name}/versions/{id}/restore  -> { restored, version }
+ *
+ * `{name}` is `encodeURIComponent(name)` (a `/` goes as `%2F`). Errors are
+ * `application/problem+json` and become an {@link ApiError}.
+ */
+import { resolveServerUrl, type LocationLike } from './urls';
+
+export type VersionKind = 'auto' | 'manual' | 'restore';
+
+export interface Version {
+  id: number;
+  label: string | null;
+  kind: VersionKind;
+  /** RFC 3339 */
+  created_at: string;
+  size_bytes: number;
+}
+
+export interface RestoreResult {
+  restored: number;
+  version: Version;
+}
+
+/** RFC 9457 problem details, as the server sends them. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  code?: string;
+  detail?: string;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  /** machine-readable, e.g. `document_not_found` (empty when the server sent none) */
+  readonly code: string;
+  readonly title: string;
+  readonly detail: string;
+  readonly type: string;
+
+  constructor(status: number, problem: Problem, fallback = '') {
+    const detail = typeof problem.detail === 'string' ? problem.detail : '';
+    const title = typeof problem.title === 'string' ? problem.title : '';
+    super(detail || title || fallback || `The server answered HTTP ${status}.`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = typeof problem.code === 'string' ? problem.code : '';
+    this.title = title;
+    this.detail = detail;
+    this.type = typeof problem.type === 'string' ? problem.type : '';
+  }
+}
+
+/**
+ * The API's origin for the WebSocket server the page talks to: `?server=` (or the
+ * build-time URL) with ws→http and without its trailing `/ws`; else the page's origin.
+ */
+export function apiBaseUrl(loc: LocationLike & { origin: string }, buildTimeUrl?: string): string {
+  const param = new URLSearchParams(loc.search).get('server');
+  const explicit = (param && param.trim()) || (buildTimeUrl && buildTimeUrl.trim());
+  if (!explicit) return loc.origin;
+  return httpBaseFromWs(resolveServerUrl(loc, buildTimeUrl));
+}
+
+/** `wss://h/ws` -> `https://h`, `ws://h:1/prefix/ws/` -> `http://h:1/prefix`. */
+export function httpBaseFromWs(wsUrl: string): string {
+  return wsUrl
+    .trim()
+    .replace(/^ws(s?):\/\//i, (_m, s: string) => `http${s.toLowerCase()}://`)
+    .replace(/\/+$/, '')
+    .replace(/\/ws$/, '')
+    .replace(/\/+$/, '');
+}
+
+export function versionsPath(docName: string): string {
+  return `/api/v1/documents/${encodeURIComponent(docName)}/versions`;
+}
+
+export interface ApiOptions {
+  /** e.g. `https://weft.example` (no trailing slash needed) */
+  base: string;
+  /** sent as `Authorization: Bearer {token}` */
+  token?: string | null;
+  fetch?: typeof fetch;
+}
+
+export interface DocumentApi {
+  listVersions(docName: string, signal?: AbortSignal): Promise<Version[]>;
+  createVersion(docName: string, label?: string | null): Promise<Version>;
+  /** The Yjs update that rebuilds the document as it was at that version. */
+  versionUpdate(docName: string, id: number, signal?: AbortSignal): Promise<Uint8Array>;
+  restoreVersion(docName: string, id: number): Promise<RestoreResult>;
+}
+
+async function problemOf(res: Response): Promise<Problem> {
+  try {
+    const text = await res.text();
+    const json = JSON.parse(text) as unknown;
+    return json && typeof json === 'object' ? (json as Problem) : {};
+  } catch {
+    return {};
+  }
+}
+
+function isVersion(v: unknown): v is Version {
+  const o = v as Record<string, unknown>;
+  return !!o && typeof o === 'object' && typeof o.id === 'number' && typeof o.created_at === 'string';
+}
+
+function normalizeVersion(v: Version): Version {
+  return {
+    id: v.id,
+    label: typeof v.label === 'string' && v.label !== '' ? v.label : null,
+    kind: v.kind === 'manual' || v.kind === 'restore' ? v.kind : 'auto',
+    created_at: v.created_at,
+    size_bytes: typeof v.size_bytes === 'number' ? v.size_bytes : 0,
+  };
+}
+
+function badResponse(what: string): ApiError {
+  return new ApiError(0, {}, `The server sent an unexpected answer to ${what}.`);
+}
+
+export function createApi(opts: ApiOptions): DocumentApi {
+  const base = opts.base.replace(/\/+$/, '');
+  const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+
+  async function request(path: string, init: RequestInit & { accept: string }): Promise<Response> {
+    const headers: Record<string, string> = { Accept: `${init.accept}, application/problem+json` };
+    if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, { method: init.method ?? 'GET', body: init.body, signal: init.signal, headers });
+    } catch (e) {
+      if ((e as Error)?.name === 'AbortError') throw e;
+      throw new ApiError(0, {}, 'Could not reach the server. Check your connection and try again.');
+    }
+    if (!res.ok) throw new ApiError(res.status, await problemOf(res));
+    return res;
+  }
+
+  async function json(path: string, init: RequestInit): Promise<unknown> {
+    const res = await request(path, { ...init, accept: 'application/json' });
+    try {
+      return await res.json();
+    } catch {
+      throw badResponse(path);
+    }
+  }
+
+  return {
+    async listVersions(docName, signal) {
+      const body = (await json(versionsPath(docName), { signal })) as { versions?: unknown };
+      if (!body || !Array.isArray(body.versions)) throw badResponse('the version list');
+      return body.versions.filter(isVersion).map(normalizeVersion);
+    },
+    async createVersion(docName, label) {
+      const clean = typeof label === 'string' ? label.trim() : '';
+      const body = await json(versionsPath(docName), { method: 'POST', body: JSON.stringify(clean ? { label: clean } : {}) });
+      if (!isVersion(body)) throw badResponse('saving a version');
+      return normalizeVersion(body);
+    },
+    async versionUpdate(docName, id, signal) {
+      const res = await request(`${versionsPath(docName)}/${id}/update`, { signal, accept: 'application/octet-stream' });
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async restoreVersion(docName, id) {
+      const body = (await json(`${versionsPath(docName)}/${id}/restore`, { method: 'POST' })) as Partial<RestoreResult>;
+      if (!body || typeof body.restored !== 'number' || !isVersion(body.version)) throw badResponse('restoring a version');
+      return { restored: body.restored, version: normalizeVersion(body.version) };
+    },
+  };
+}
+
+/** `1234` -> `1.2 kB` (decimal units, like the server's sizes). */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '';
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+const KIND_LABEL: Record<VersionKind, string> = { auto: 'Automatic snapshot', manual: 'Saved version', restore: 'Restored' };
+
+/** What the history list shows as a version's name: its label, else what kind of version it is. */
+export function versionTitle(v: Version): string {
+  return v.label ?? KIND_LABEL[v.kind];
+}
