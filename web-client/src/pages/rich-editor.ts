@@ -3,16 +3,44 @@ import StarterKit from '@tiptap/starter-kit';
 import Collaboration from '@tiptap/extension-collaboration';
 import CollaborationCaret from '@tiptap/extension-collaboration-caret';
 import { Placeholder } from '@tiptap/extensions';
+import type * as Y from 'yjs';
 import { openSession, awarenessUser } from '../lib/session';
 import { touchRecent } from '../lib/recent';
 import { defaultStorage } from '../lib/storage';
 import { isReadOnly } from '../lib/urls';
+import { apiBaseUrl, createApi } from '../lib/api';
 import { banner, installMenuDismiss, topBar } from '../ui/chrome';
 import { h } from '../ui/dom';
 import { buildToolbar } from '../ui/toolbar';
+import { historyPanel } from '../ui/history';
 
 /** The Y.XmlFragment the rich text lives in (Tiptap's default), readable by the server. */
 export const FRAGMENT_NAME = 'default';
+
+/** The document schema: the same for the live editor and a version's preview. */
+const starterKit = (readOnly: boolean) =>
+  StarterKit.configure({
+    undoRedo: false, // Collaboration brings Yjs' UndoManager: undo only touches your own changes
+    link: { openOnClick: readOnly, autolink: true, defaultProtocol: 'https' },
+  });
+
+/** A non-editable Tiptap view over a Y.Doc built from a version's update (history preview). */
+function renderVersionPreview(element: HTMLElement, doc: Y.Doc) {
+  const editor = new Editor({
+    element,
+    editable: false,
+    extensions: [starterKit(true), Collaboration.configure({ document: doc, field: FRAGMENT_NAME })],
+    editorProps: { attributes: { class: 'prose', 'aria-label': 'Version preview (read-only)' } },
+  });
+  (window.weft as Record<string, unknown>).previewEditor = editor;
+  return {
+    destroy() {
+      editor.destroy();
+      doc.destroy();
+      delete (window.weft as Record<string, unknown>).previewEditor;
+    },
+  };
+}
 
 export function renderEditor(root: HTMLElement, docName: string): void {
   document.title = `${docName} — Weft`;
@@ -25,10 +53,7 @@ export function renderEditor(root: HTMLElement, docName: string): void {
     element: mount,
     editable: !readOnly,
     extensions: [
-      StarterKit.configure({
-        undoRedo: false, // Collaboration brings Yjs' UndoManager: undo only touches your own changes
-        link: { openOnClick: readOnly, autolink: true, defaultProtocol: 'https' },
-      }),
+      starterKit(readOnly),
       Placeholder.configure({ placeholder: readOnly ? '' : 'Start typing…' }),
       Collaboration.configure({ document: session.ydoc, field: FRAGMENT_NAME }),
       CollaborationCaret.configure({
@@ -54,16 +79,38 @@ export function renderEditor(root: HTMLElement, docName: string): void {
     },
   });
 
+  // Version history (server HTTP API next to the WebSocket server; the page's token authorises it).
+  const history = historyPanel({
+    docName,
+    api: createApi({
+      base: apiBaseUrl(location, import.meta.env.VITE_WEFT_URL),
+      token: new URLSearchParams(location.search).get('token'),
+    }),
+    readOnly,
+    renderPreview: renderVersionPreview,
+    onPreview: (previewing) => {
+      mount.hidden = previewing;
+      toolbar.classList.toggle('previewing', previewing);
+    },
+  });
+
   const toolbar = buildToolbar(editor);
+  toolbar.append(h('span', { class: 'tspacer' }), history.button);
   root.append(
     topBar(session, 'doc'),
     toolbar,
     banner(session),
-    h('main', { class: 'canvas' }, mount));
+    h('div', { class: 'workspace' }, h('main', { class: 'canvas' }, mount, history.preview), history.panel));
   installMenuDismiss();
   if (!readOnly) editor.commands.focus('end');
   performance.mark('weft:editor-ready');
-  (window.weft as Record<string, unknown>).editor = editor;
-  // The read-only switch (driven by ?readonly=1 or a read-only token).
-  (window.weft as Record<string, unknown>).setReadOnly = (ro: boolean) => editor.setEditable(!ro);
+  Object.assign(window.weft as Record<string, unknown>, {
+    editor,
+    history,
+    // The read-only switch (driven by ?readonly=1 or a read-only token).
+    setReadOnly: (ro: boolean) => {
+      editor.setEditable(!ro);
+      history.setReadOnly(ro);
+    },
+  });
 }
