@@ -130,7 +130,7 @@ async fn apply(registry: &Registry, name: &DocName, update: &[u8]) -> ApiResult<
 }
 
 /// Create a document, optionally with initial content.
-#[utoipa::path(post, path = "/api/v1/documents", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", operation_id = "create_document",
     request_body = CreateDocument,
     responses(
         (status = 201, description = "Created", body = Document),
@@ -156,7 +156,8 @@ pub async fn create(
                         StatusCode::BAD_REQUEST,
                         "invalid-content",
                         "give either update or text, not both",
-                    ).into())
+                    )
+                    .into())
                 }
                 (Some(b64), None) => Some(
                     decode_base64(&b64)
@@ -180,7 +181,8 @@ pub async fn create(
                     StatusCode::CONFLICT,
                     "document-exists",
                     &format!("a document named {:?} exists", name.as_str()),
-                ).into());
+                )
+                .into());
             }
             if let Some(update) = &initial {
                 if let Err(e) = apply(&registry, &name, update).await {
@@ -209,7 +211,7 @@ pub async fn create(
 }
 
 /// List documents by name, with a prefix filter and cursor pagination.
-#[utoipa::path(get, path = "/api/v1/documents", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", operation_id = "list_documents",
     params(ListQuery),
     responses((status = 200, description = "A page of documents", body = DocumentList)))]
 pub async fn list(
@@ -254,7 +256,7 @@ pub async fn list(
 }
 
 /// A document's metadata.
-#[utoipa::path(get, path = "/api/v1/documents/{name}", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{name}", tag = "documents", operation_id = "get_document",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)")),
     responses(
         (status = 200, description = "Metadata", body = Document),
@@ -278,7 +280,7 @@ pub async fn meta(
 
 /// Delete a document: its live sessions are closed with 4404 and every stored trace
 /// (log, snapshot, versions) is removed.
-#[utoipa::path(delete, path = "/api/v1/documents/{name}", tag = "documents",
+#[utoipa::path(delete, path = "/api/v1/documents/{name}", tag = "documents", operation_id = "delete_document",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)")),
     responses(
         (status = 204, description = "Deleted"),
@@ -364,7 +366,7 @@ pub(crate) async fn render(doc: yrs::Doc, query: &ContentQuery) -> ApiResult<Htt
 /// The document's content: each root type by name (text as a string, map as an object, array
 /// as a list, XML fragment as a list of `{tag, attributes, children}` / `{text}` nodes), or
 /// one root's plain text.
-#[utoipa::path(get, path = "/api/v1/documents/{name}/content", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{name}/content", tag = "documents", operation_id = "get_content",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)"), ContentQuery),
     responses(
         (status = 200, description = "Content as JSON (or text/plain with type=text)", body = Object),
@@ -389,7 +391,7 @@ pub async fn content(
 }
 
 /// The document's state as one Yjs v1 update (with `sv`, only what that state vector lacks).
-#[utoipa::path(get, path = "/api/v1/documents/{name}/update", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{name}/update", tag = "documents", operation_id = "get_update",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)"), UpdateQuery),
     responses(
         (status = 200, description = "A Yjs v1 update", content_type = "application/octet-stream", body = Vec<u8>),
@@ -435,7 +437,7 @@ pub async fn get_update(
 }
 
 /// Apply a Yjs v1 update (the raw body): committed, then broadcast to every live session.
-#[utoipa::path(post, path = "/api/v1/documents/{name}/update", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/documents/{name}/update", tag = "documents", operation_id = "post_update",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(

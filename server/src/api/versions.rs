@@ -74,7 +74,8 @@ async fn version_state(registry: &Registry, name: &DocName, id: i64) -> ApiResul
             StatusCode::NOT_FOUND,
             "version-not-found",
             &format!("document {:?} has no version {id}", name.as_str()),
-        ).into());
+        )
+        .into());
     };
     let state = tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
         .await
@@ -90,7 +91,7 @@ async fn version_state(registry: &Registry, name: &DocName, id: i64) -> ApiResul
 }
 
 /// List a document's versions, newest first.
-#[utoipa::path(get, path = "/api/v1/documents/{name}/versions", tag = "versions",
+#[utoipa::path(get, path = "/api/v1/documents/{name}/versions", tag = "versions", operation_id = "list_versions",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)")),
     responses(
         (status = 200, description = "Versions", body = VersionList),
@@ -121,7 +122,7 @@ pub async fn list(
 }
 
 /// Take a version of the document's current (committed) state, with an optional label.
-#[utoipa::path(post, path = "/api/v1/documents/{name}/versions", tag = "versions",
+#[utoipa::path(post, path = "/api/v1/documents/{name}/versions", tag = "versions", operation_id = "create_version",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)")),
     request_body = NewVersionRequest,
     responses(
@@ -144,7 +145,8 @@ pub async fn create(
                     StatusCode::BAD_REQUEST,
                     "invalid-label",
                     &format!("a label has at most {LABEL_MAX} bytes"),
-                ).into());
+                )
+                .into());
             }
             exists(&registry, &name).await?;
             let version = ask(&registry, &name, |doc| {
@@ -160,7 +162,7 @@ pub async fn create(
 }
 
 /// A version's content, like `GET .../content`.
-#[utoipa::path(get, path = "/api/v1/documents/{name}/versions/{id}/content", tag = "versions",
+#[utoipa::path(get, path = "/api/v1/documents/{name}/versions/{id}/content", tag = "versions", operation_id = "get_version_content",
     params(
         ("name" = String, Path, description = "Document name (a `/` as `%2F`)"),
         ("id" = i64, Path, description = "Version id"),
@@ -189,7 +191,7 @@ pub async fn content(
 }
 
 /// A version's state as one Yjs v1 update (to preview it in an editor).
-#[utoipa::path(get, path = "/api/v1/documents/{name}/versions/{id}/update", tag = "versions",
+#[utoipa::path(get, path = "/api/v1/documents/{name}/versions/{id}/update", tag = "versions", operation_id = "get_version_update",
     params(
         ("name" = String, Path, description = "Document name (a `/` as `%2F`)"),
         ("id" = i64, Path, description = "Version id"),
@@ -220,7 +222,7 @@ pub async fn update(
 /// Restore a version: the live document gets one new update that makes its content equal to
 /// the version's, so connected clients converge to it without reloading. A version of the
 /// restored state is taken (kind `restore`).
-#[utoipa::path(post, path = "/api/v1/documents/{name}/versions/{id}/restore", tag = "versions",
+#[utoipa::path(post, path = "/api/v1/documents/{name}/versions/{id}/restore", tag = "versions", operation_id = "restore_version",
     params(
         ("name" = String, Path, description = "Document name (a `/` as `%2F`)"),
         ("id" = i64, Path, description = "Version id"),
