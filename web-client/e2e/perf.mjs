@@ -31,6 +31,9 @@ try {
     ['home', '/', null],
     ['editor', '/d/perf-doc', 'weft:synced'],
     ['code', '/code/perf-code', 'weft:synced'],
+    ['monaco', '/monaco/perf-monaco.js', 'weft:synced'],
+    ['quill', '/quill/perf-quill', 'weft:synced'],
+    ['data', '/data/perf-data', 'weft:synced'],
   ]) {
     const rows = [];
     let jsGz = 0;
