@@ -312,6 +312,10 @@ async fn restore_brings_live_clients_back_to_an_old_version() {
     a.push_item("list", "x").await;
     let edited = "Once upon a time, there was a dragon";
     assert!(a.until(SECS5, |d| text_of(d, "t") == edited).await);
+    assert!(
+        b.until(SECS5, |d| array_strings(d, "list").len() == 1)
+            .await
+    );
     let (_, old) = api
         .get(&format!("/documents/story/versions/{v1}/content"))
         .await;

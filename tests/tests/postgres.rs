@@ -94,3 +94,68 @@ async fn postgres_outage_holds_updates_then_flushes() {
     let ready = wait_for_status(server.port, "/readyz", 200, Duration::from_secs(10)).await;
     assert!(ready, "/readyz did not recover");
 }
+
+/// The document API on PostgreSQL: create, versions, restore, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_api_and_versions_on_postgres() {
+    let url = fresh_db(&admin_url()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &["--database-url", &url]);
+    let base = format!("http://127.0.0.1:{}/api/v1", server.port);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: &str| {
+        http.post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let created = post(
+        "/documents",
+        r#"{"name":"pg/doc","text":{"key":"t","value":"v1"}}"#,
+    )
+    .await
+    .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let v1 = post("/documents/pg%2Fdoc/versions", r#"{"label":"one"}"#)
+        .await
+        .expect("version");
+    assert_eq!(v1.status().as_u16(), 201);
+    let mut c = Client::connect(&server.url("pg/doc")).await;
+    assert!(c.until(SECS5, |d| text_of(d, "t") == "v1").await);
+    c.push_text("t", " and more").await;
+    let mut stored = String::new();
+    for _ in 0..100 {
+        let resp = http
+            .get(format!("{base}/documents/pg%2Fdoc/content?type=text&key=t"))
+            .send()
+            .await
+            .expect("content");
+        stored = resp.text().await.expect("text");
+        if stored == "v1 and more" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored, "v1 and more", "the edit reached the server");
+    let restored = post("/documents/pg%2Fdoc/versions/1/restore", "{}")
+        .await
+        .expect("restore");
+    assert_eq!(restored.status().as_u16(), 200);
+    assert!(
+        c.until(SECS5, |d| text_of(d, "t") == "v1").await,
+        "{}",
+        text_of(&c.doc, "t")
+    );
+    let deleted = http
+        .delete(format!("{base}/documents/pg%2Fdoc"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status().as_u16(), 204);
+    let gone = http
+        .get(format!("{base}/documents/pg%2Fdoc"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(gone.status().as_u16(), 404);
+}

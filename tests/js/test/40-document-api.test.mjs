@@ -76,6 +76,7 @@ test('restoring a version brings live y-websocket editors back to it', { timeout
   b.doc.getText('t').insert(0, 'REWRITTEN ')
   a.doc.getArray('extra').push(['x'])
   await waitFor(() => a.doc.getText('t').toString() === 'REWRITTEN first draft', { what: 'a to see the rewrite' })
+  await waitFor(() => b.doc.getArray('extra').length === 1, { what: 'b to see a\'s array edit' })
   const restored = await api(server, 'POST', `/documents/${room}/versions/${saved.data.id}/restore`)
   assert.equal(restored.status, 200)
   for (const c of [a, b]) {
