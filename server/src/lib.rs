@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod doc;
 pub mod hocuspocus;
@@ -84,7 +85,27 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     // Before anything else: a TLS misconfiguration must stop start-up, never fall back to HTTP.
     let tls = args.tls.server_config()?;
-    let store = open_store(&args.store).await?;
+    let prometheus = metrics::install();
+    // Cluster mode: with PostgreSQL, every commit is announced to the other nodes.
+    let cluster = match &args.store.database_url {
+        Some(url) if args.cluster.cluster => {
+            let node = args
+                .cluster
+                .node_id
+                .clone()
+                .unwrap_or_else(cluster::default_node_id);
+            Some(cluster::Cluster::new(url, &args.cluster, node).map_err(ServeError::Config)?)
+        }
+        _ => None,
+    };
+    let store: Arc<dyn Store> = match (&args.store.database_url, &cluster) {
+        (Some(url), Some(cluster)) => Arc::new(
+            PostgresStore::connect(&pg_settings(&args.store, url))
+                .await?
+                .notify_as(cluster.node()),
+        ),
+        _ => open_store(&args.store).await?,
+    };
     let webhooks =
         webhooks::Webhooks::start(&args.webhooks, store.clone()).map_err(ServeError::Config)?;
     let registry = Registry::with_webhooks(
@@ -106,6 +127,10 @@ pub async fn run(
         },
         webhooks,
     );
+    if let Some(cluster) = &cluster {
+        registry.join_cluster(cluster.clone());
+        cluster.start(registry.clone());
+    }
     let ws_settings = WsSettings {
         max_message_size: args.max_message_size,
         session_queue: args.session_queue,
@@ -117,7 +142,6 @@ pub async fn run(
         max_body: args.max_api_body,
     };
     let web_dir = args.web_dir.clone();
-    let prometheus = metrics::install();
     let addr = listener.local_addr()?;
     let app_registry = registry.clone();
     let mut server = HttpServer::new(move || {
@@ -163,6 +187,9 @@ pub async fn run(
     handle.pause().await;
     if !registry.shutdown(args.shutdown_deadline).await {
         warn!(deadline = ?args.shutdown_deadline, "some documents did not finish flushing in time");
+    }
+    if let Some(cluster) = &cluster {
+        cluster.leave().await;
     }
     handle.stop(true).await;
     let _ = server_task.await;
