@@ -203,6 +203,12 @@ pub async fn migrate(config: &tokio_postgres::Config) -> Result<usize, StoreErro
         .await
         .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
     let conn_task = tokio::spawn(connection);
+    // Nodes of a cluster often start together: one migrates, the others wait for it and then
+    // find nothing left to do (refinery alone would race on its own bookkeeping table).
+    client
+        .execute("SELECT pg_advisory_lock($1, 1)", &[&COMPACT_LOCK_NS])
+        .await
+        .map_err(|e| StoreError::Database(format!("cannot take the migration lock: {e}")))?;
     let report = embedded_migrations::migrations::runner()
         .set_abort_divergent(true)
         .set_abort_missing(true)
