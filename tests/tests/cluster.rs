@@ -23,11 +23,15 @@ async fn three_nodes() -> Nodes {
     let db = url.rsplit('/').next().expect("db").to_string();
     let mut servers = Vec::new();
     let mut dirs = Vec::new();
+    // All at once, on a fresh database: one migrates, the others wait for it.
     for i in 0..3 {
         let dir = tempfile::tempdir().expect("tempdir");
         let node = format!("node-{i}");
-        servers.push(start_node(dir.path(), &url, &node));
+        servers.push(Server::start_unchecked(dir.path(), &node_args(&url, &node)));
         dirs.push(dir);
+    }
+    for server in &servers {
+        wait_ready(server);
     }
     Nodes {
         servers,
@@ -36,22 +40,17 @@ async fn three_nodes() -> Nodes {
     }
 }
 
-fn start_node(dir: &Path, url: &str, node: &str) -> Server {
-    let server = Server::start(
-        dir,
-        &[
-            "--database-url",
-            url,
-            "--node-id",
-            node,
-            "--heartbeat",
-            "300ms",
-            "--node-expiry",
-            "2s",
-        ],
-    );
-    wait_ready(&server);
-    server
+fn node_args<'a>(url: &'a str, node: &'a str) -> [&'a str; 8] {
+    [
+        "--database-url",
+        url,
+        "--node-id",
+        node,
+        "--heartbeat",
+        "300ms",
+        "--node-expiry",
+        "2s",
+    ]
 }
 
 /// `/readyz` is 200 once the node listens for the others.
