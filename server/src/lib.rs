@@ -24,6 +24,7 @@ pub mod api;
 pub mod config;
 pub mod doc;
 pub mod hocuspocus;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod store;
@@ -85,8 +86,8 @@ pub async fn run(
     // Before anything else: a TLS misconfiguration must stop start-up, never fall back to HTTP.
     let tls = args.tls.server_config()?;
     let store = open_store(&args.store).await?;
-    let webhooks =
-        webhooks::Webhooks::start(&args.webhooks, store.clone()).map_err(ServeError::Config)?;
+    let webhooks = webhooks::Webhooks::start(&args.webhooks, store.clone(), None)
+        .map_err(ServeError::Config)?;
     let registry = Registry::with_webhooks(
         store.clone(),
         ActorSettings {

@@ -68,6 +68,8 @@ pub(crate) struct Actor {
     versions: Versions,
     /// A delete asked for: performed after the current batch.
     deleting: Option<oneshot::Sender<Result<bool, StoreError>>>,
+    /// The document was loaded: its end (however it comes) is reported as `unloaded`.
+    loaded: bool,
 }
 
 enum AfterCommit {
@@ -85,6 +87,9 @@ impl Drop for Actor {
     fn drop(&mut self) {
         if self.failures > 0 {
             self.registry.set_failing(false);
+        }
+        if let Some(events) = self.registry.webhooks().filter(|_| self.loaded) {
+            events.unloaded(&self.name);
         }
     }
 }
@@ -119,6 +124,7 @@ impl Actor {
             after_commit: Vec::new(),
             versions,
             deleting: None,
+            loaded: false,
         }
     }
 
@@ -216,6 +222,10 @@ impl Actor {
             ))
             .with_max_pending_bytes(settings.max_pending_bytes);
         debug!(log_entries = self.log.entries, "document loaded");
+        self.loaded = true;
+        if let Some(events) = self.registry.webhooks() {
+            events.loaded(&self.name);
+        }
         Ok(())
     }
 
