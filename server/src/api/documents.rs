@@ -195,8 +195,10 @@ pub async fn create(
                 webhooks.event("document.created", &name, json!({}));
             }
             let doc = existing(&registry, &gate, &name).await?;
+            // Relative to where the API is mounted (an embedding app may put it under a scope).
             let location = format!(
-                "/api/v1/documents/{}",
+                "{}/{}",
+                req.path().trim_end_matches('/'),
                 percent_encoding::utf8_percent_encode(
                     name.as_str(),
                     percent_encoding::NON_ALPHANUMERIC
