@@ -162,6 +162,7 @@ impl Weft {
 #[must_use]
 pub struct WeftBuilder {
     settings: Option<ServeArgs>,
+    data_dir: Option<PathBuf>,
     store: Option<Arc<dyn Store>>,
     authorize: Option<Arc<dyn Authorize>>,
     hooks: Option<Arc<dyn DocumentHooks>>,
@@ -171,6 +172,7 @@ impl std::fmt::Debug for WeftBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeftBuilder")
             .field("settings", &self.settings)
+            .field("data_dir", &self.data_dir)
             .field("store", &self.store.as_ref().map(|s| s.kind()))
             .field("authorize", &self.authorize.is_some())
             .field("hooks", &self.hooks.is_some())
@@ -188,9 +190,9 @@ impl WeftBuilder {
         self
     }
 
-    /// The embedded store's folder (shorthand for editing the settings).
+    /// The embedded store's folder, over whatever the settings say (in any order).
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.settings_mut().store.data_dir = dir.into();
+        self.data_dir = Some(dir.into());
         self
     }
 
@@ -215,15 +217,15 @@ impl WeftBuilder {
         self
     }
 
-    fn settings_mut(&mut self) -> &mut ServeArgs {
-        self.settings
-            .get_or_insert_with(|| ServeArgs::for_data_dir(DEFAULT_DATA_DIR))
-    }
-
     /// Opens the store (unless one was given), starts the event dispatcher and the document
     /// registry. Runs inside the application's runtime (`#[actix_web::main]`).
-    pub async fn build(mut self) -> Result<Weft, ServeError> {
-        let args = self.settings_mut().clone();
+    pub async fn build(self) -> Result<Weft, ServeError> {
+        let mut args = self
+            .settings
+            .unwrap_or_else(|| ServeArgs::for_data_dir(DEFAULT_DATA_DIR));
+        if let Some(dir) = self.data_dir {
+            args.store.data_dir = dir;
+        }
         let store = match self.store {
             Some(store) => store,
             None => crate::open_store(&args.store).await?,
