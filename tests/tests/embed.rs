@@ -15,7 +15,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
+use weft::config::SyncMode;
 use weft::hocuspocus::codec;
+use weft::store::EmbeddedStore;
 use weft::{async_trait, Authorize, Decision, DocName, DocumentHooks, ServeArgs, Weft};
 use yrs::encoding::write::Write;
 
@@ -115,7 +117,7 @@ struct Embedded {
     http: ServerHandle,
     weft: Weft,
     events: Recorder,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Debounce of `changed` in most tests: short, so they wait little.
@@ -129,11 +131,16 @@ impl Embedded {
         let (data, hooks) = (dir.path().to_path_buf(), events.clone());
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let mut settings = ServeArgs::for_data_dir(data);
+                // The settings name one folder, the store given to the builder another: the
+                // builder's store wins (the settings' folder is never created).
+                let mut settings = ServeArgs::for_data_dir(data.join("from-settings"));
                 settings.doc_idle = Duration::from_millis(300);
                 settings.webhooks.webhook_debounce = debounce;
+                let store = EmbeddedStore::open(&data.join("store"), SyncMode::Normal)
+                    .expect("open the store");
                 let weft = Weft::builder()
                     .settings(settings)
+                    .store(Arc::new(store))
                     .authorize(ByUser)
                     .hooks(hooks)
                     .build()
@@ -162,7 +169,7 @@ impl Embedded {
             http,
             weft,
             events,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -234,6 +241,8 @@ async fn the_app_route_and_weft_share_one_server_and_the_hook_decides() {
     let mut fresh = Client::connect(&app.ws("notes", "alice")).await;
     assert!(fresh.until(SECS5, |d| text_of(d, "t") == "hello!").await);
     assert_eq!(text_of(&alice.doc, "t"), "hello!");
+    assert!(app.dir.path().join("store").is_dir());
+    assert!(!app.dir.path().join("from-settings").exists());
 }
 
 #[tokio::test]
