@@ -165,6 +165,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_MAX_API_BODY", default_value = "32MiB", value_parser = parse_size)]
     pub max_api_body: usize,
 
+    /// Cluster mode over PostgreSQL (see `cluster`).
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+
     /// Document events sent to a URL (see `webhooks`).
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,

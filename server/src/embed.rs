@@ -81,14 +81,15 @@ use tokio::time::Instant;
 
 use crate::access::{Authorize, Gate};
 use crate::api::ApiSettings;
+use crate::cluster::{self, Cluster};
 use crate::config::ServeArgs;
 use crate::doc::versions::VersionPolicy;
 use crate::doc::{ActorSettings, Registry};
 use crate::hooks::DocumentHooks;
-use crate::store::Store;
+use crate::store::{PostgresStore, Store};
 use crate::webhooks::Webhooks;
 use crate::ws::WsSettings;
-use crate::{api, hocuspocus, ws, ServeError};
+use crate::{api, hocuspocus, pg_settings, ws, ServeError};
 
 /// Where the embedded store lives when the caller gives neither settings nor a store.
 const DEFAULT_DATA_DIR: &str = "./weft-data";
@@ -149,6 +150,9 @@ impl Weft {
     pub async fn shutdown(&self, deadline: Duration) -> bool {
         let started = Instant::now();
         let mut finished = self.registry.shutdown(deadline).await;
+        if let Some(cluster) = self.registry.cluster() {
+            cluster.leave().await; // the other nodes drop this node's presence at once
+        }
         if let Some(events) = &self.events {
             let left = deadline.saturating_sub(started.elapsed());
             finished &= tokio::time::timeout(left, events.flush()).await.is_ok();
@@ -198,6 +202,8 @@ impl WeftBuilder {
 
     /// Stores documents in `store` instead of the one the settings name (the embedded store
     /// in the data folder, or PostgreSQL with a database URL). Any [`Store`] implementation.
+    /// Cluster mode needs the PostgreSQL store Weft opens itself: with a store given here,
+    /// this Weft is not part of a cluster.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
@@ -226,13 +232,27 @@ impl WeftBuilder {
         if let Some(dir) = self.data_dir {
             args.store.data_dir = dir;
         }
-        let store = match self.store {
-            Some(store) => store,
-            None => crate::open_store(&args.store).await?,
+        let cluster = match self.store {
+            Some(_) => None,
+            None => cluster_of(&args)?,
+        };
+        let store: Arc<dyn Store> = match (self.store, &args.store.database_url, &cluster) {
+            (Some(store), _, _) => store,
+            // Cluster mode: every commit is announced to the other nodes on the database.
+            (None, Some(url), Some(cluster)) => Arc::new(
+                PostgresStore::connect(&pg_settings(&args.store, url))
+                    .await?
+                    .notify_as(cluster.node()),
+            ),
+            (None, _, _) => crate::open_store(&args.store).await?,
         };
         let events = Webhooks::start(&args.webhooks, store.clone(), self.hooks)
             .map_err(ServeError::Config)?;
         let registry = Registry::with_webhooks(store, actor_settings(&args), events.clone());
+        if let Some(cluster) = cluster {
+            registry.join_cluster(cluster.clone());
+            cluster.start(registry.clone());
+        }
         Ok(Weft {
             registry,
             gate: Gate::with_authorize(&args.access, self.authorize),
@@ -247,6 +267,22 @@ impl WeftBuilder {
             },
             events,
         })
+    }
+}
+
+/// The cluster this node joins: with a database URL, unless turned off.
+fn cluster_of(args: &ServeArgs) -> Result<Option<Cluster>, ServeError> {
+    match &args.store.database_url {
+        Some(url) if args.cluster.cluster => {
+            let node = args
+                .cluster
+                .node_id
+                .clone()
+                .unwrap_or_else(cluster::default_node_id);
+            let cluster = Cluster::new(url, &args.cluster, node).map_err(ServeError::Config)?;
+            Ok(Some(cluster))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -47,7 +47,8 @@
 //! Modules, in data-flow order: [`ws`] (upgrade, session loop, close codes), [`hocuspocus`]
 //! (the Hocuspocus provider protocol on `/hocuspocus`, same actors), [`access`] (who may
 //! connect: tokens or an [`Authorize`] hook, limits), [`doc`] (actor, handle, registry),
-//! [`store`] (trait, embedded SQLite, PostgreSQL), [`api`] (the document HTTP API),
+//! [`store`] (trait, embedded SQLite, PostgreSQL), [`cluster`] (several nodes on one
+//! PostgreSQL), [`api`] (the document HTTP API),
 //! [`webhooks`] and [`hooks`] (document events, over HTTP and in process), [`embed`] (the
 //! builder), [`http`] (health, web client), [`config`] (flags and env), [`tls`] (native HTTPS /
 //! `wss://`).
@@ -57,6 +58,7 @@
 
 pub mod access;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod doc;
 pub mod embed;
@@ -129,9 +131,10 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     // Before anything else: a TLS misconfiguration must stop start-up, never fall back to HTTP.
     let tls = args.tls.server_config()?;
+    // Before the store opens, so what it records at start-up is kept.
+    let prometheus = metrics::install();
     let weft = Weft::builder().settings(args.clone()).build().await?;
     let web_dir = args.web_dir.clone();
-    let prometheus = metrics::install();
     let addr = listener.local_addr()?;
     let mounted = weft.clone();
     let mut server = HttpServer::new(move || {

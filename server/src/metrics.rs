@@ -195,3 +195,27 @@ pub fn api_request(op: &'static str, status: u16) {
 pub fn webhook(event: &'static str, result: &'static str) {
     counter!("weft_webhooks_total", "event" => event, "result" => result).increment(1);
 }
+
+pub fn node_info(node: &str) {
+    gauge!("weft_node_info", "node" => node.to_string()).set(1.0);
+}
+
+pub fn cluster_members(n: usize) {
+    gauge!("weft_cluster_nodes").set(n as f64);
+}
+
+pub fn cluster_listening(on: bool) {
+    gauge!("weft_cluster_listening").set(if on { 1.0 } else { 0.0 });
+}
+
+/// `kind`: `update` or `awareness`; `outcome`: `received`, `sent`, `failed`, `too_large`.
+pub fn cluster_notification(kind: &'static str, outcome: &'static str) {
+    counter!("weft_cluster_notifications_total", "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+pub fn cluster_catchup(entries: usize, reloaded: bool) {
+    counter!("weft_cluster_catchup_entries_total").increment(entries as u64);
+    if reloaded {
+        counter!("weft_cluster_reloads_total").increment(1);
+    }
+}

@@ -56,6 +56,7 @@ async fn client_from(ws: Ws) -> Client {
         doc: yrs::Doc::new(),
         ws,
         closed: None,
+        awareness: Default::default(),
     };
     let step1 = encode_sync_step1(&client.doc.transact().state_vector());
     client.send(step1).await;

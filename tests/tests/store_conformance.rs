@@ -355,3 +355,45 @@ async fn version_chains_read_back_and_prune() {
         );
     }
 }
+
+/// Cluster catch-up: entries after a position, in order; `None` once compaction merged some
+/// of them (the node reloads instead). The embedded store has no positions: nothing to read.
+#[tokio::test]
+async fn read_after_a_position_until_compaction_passes_it() {
+    for under in stores().await {
+        let store = &*under.store;
+        let doc = name("positions");
+        let (_, log) = edits(5, 4);
+        let stats = store.append(&doc, log[..3].to_vec()).await.expect("append");
+        if under.kind == "embedded" {
+            assert_eq!(stats.position, 0);
+            assert_eq!(
+                store.read_after(&doc, 0).await.expect("read"),
+                Some(Vec::new())
+            );
+            continue;
+        }
+        assert_eq!(stats.position, 3);
+        let stats = store.append(&doc, log[3..].to_vec()).await.expect("append");
+        assert_eq!(stats.position, 5);
+        let after = store
+            .read_after(&doc, 2)
+            .await
+            .expect("read")
+            .expect("entries");
+        let positions: Vec<u64> = after.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, [3, 4, 5]);
+        assert_eq!(after[0].1, log[2]);
+        store.compact(&doc).await.expect("compact");
+        assert_eq!(
+            store.read_after(&doc, 2).await.expect("read"),
+            None,
+            "compacted past 2"
+        );
+        assert_eq!(
+            store.read_after(&doc, 5).await.expect("read"),
+            Some(Vec::new())
+        );
+        assert_eq!(store.load(&doc).await.expect("load").log.position, 5);
+    }
+}

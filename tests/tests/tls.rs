@@ -83,6 +83,7 @@ async fn wss_client(url: &str, config: Arc<rustls::ClientConfig>) -> Client {
         doc: yrs::Doc::new(),
         ws,
         closed: None,
+        awareness: Default::default(),
     };
     let step1 = encode_sync_step1(&client.doc.transact().state_vector());
     client.send(step1).await;

@@ -76,11 +76,14 @@ describe('document API client', () => {
   });
 
   it('turns problem+json into an ApiError with the detail as message', async () => {
-    const s = stub(problem(404, 'document_not_found', 'No document named "x".'));
+    const s = stub(problem(404, 'document-not-found', 'No document named "x".'));
     const err = await createApi({ base: 'http://h', fetch: s.fetch }).listVersions('x').catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(404);
-    expect(err.code).toBe('document_not_found');
+    expect(err.code).toBe('document-not-found');
+    expect(err.is('document-not-found')).toBe(true);
+    expect(err.is('document_not_found')).toBe(true);
+    expect(err.is('version-not-found')).toBe(false);
     expect(err.message).toBe('No document named "x".');
     expect(err.title).toBe('Not Found');
   });
@@ -133,10 +136,14 @@ describe('document API client', () => {
   });
 
   it('restores a version', async () => {
-    const s = stub(json(200, { restored: 3, version: { ...V3, id: 5, kind: 'restore', label: null } }));
-    const r = await createApi({ base: 'http://h', token: 't', fetch: s.fetch }).restoreVersion('a/b', 3);
-    expect(r.restored).toBe(3);
-    expect(r.version).toMatchObject({ id: 5, kind: 'restore' });
+    const s = stub(json(200, { restored: 3, changed: true }), json(200, { restored: 3, version: { ...V3, id: 5, kind: 'restore', label: null } }));
+    const api = createApi({ base: 'http://h', token: 't', fetch: s.fetch });
+    const r = await api.restoreVersion('a/b', 3);
+    expect(r).toEqual({ restored: 3, changed: true, version: null });
+    // A server that also returns the version it took of the restored state.
+    const r2 = await api.restoreVersion('a/b', 3);
+    expect(r2.changed).toBeNull();
+    expect(r2.version).toMatchObject({ id: 5, kind: 'restore' });
     expect(s.calls[0].url).toBe('http://h/api/v1/documents/a%2Fb/versions/3/restore');
     expect(s.calls[0].init.method).toBe('POST');
     expect(headers(s.calls[0]).Authorization).toBe('Bearer t');

@@ -29,7 +29,9 @@ use super::fanout::{self, Peer};
 use super::handle::{Close, Command, JoinError, Member, Refused};
 use super::registry::Registry;
 use super::versions::Versions;
+use crate::cluster::Remote;
 use crate::store::{LogStats, StoreError, VersionKind};
+use yrs::updates::decoder::Decode;
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
@@ -68,6 +70,12 @@ pub(crate) struct Actor {
     versions: Versions,
     /// A delete asked for: performed after the current batch.
     deleting: Option<oneshot::Sender<Result<bool, StoreError>>>,
+    /// Log position of the last entry integrated here (cluster mode; see `cluster`).
+    position: u64,
+    /// Another node committed past `position`: read the log before going on.
+    behind: bool,
+    /// Sessions on other nodes with presence here, by node.
+    remote_sessions: HashMap<String, HashSet<SessionId>>,
     /// The document was loaded: its end (however it comes) is reported as `unloaded`.
     loaded: bool,
 }
@@ -124,6 +132,9 @@ impl Actor {
             after_commit: Vec::new(),
             versions,
             deleting: None,
+            position: 0,
+            behind: false,
+            remote_sessions: HashMap::new(),
             loaded: false,
         }
     }
@@ -174,6 +185,7 @@ impl Actor {
                         self.delete(reply).await;
                         return;
                     }
+                    self.catch_up().await;
                 }
                 _ = wait_for_job(&mut self.versions) => {
                     self.versions.job_done();
@@ -190,6 +202,7 @@ impl Actor {
                     }
                     self.versions.tick();
                     self.flush().await;
+                    self.catch_up().await;
                 }
                 _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
                     if self.retire().await {
@@ -208,6 +221,7 @@ impl Actor {
         let store = self.registry.store().clone();
         let stored = store.load(&self.name).await.map_err(|e| e.to_string())?;
         self.log = stored.log;
+        self.position = stored.log.position;
         self.approx_size = stored.parts.iter().map(|p| p.len()).sum();
         let parts = stored.parts;
         let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
@@ -259,6 +273,7 @@ impl Actor {
                     let mut fx = Effects::default();
                     let now = self.now_ms();
                     let is_write = msg.is_write();
+                    let is_awareness = matches!(msg, weft_crdt::Inbound::Awareness(_));
                     let started = std::time::Instant::now();
                     let handled = self.doc.handle(from, msg, now, &mut fx);
                     if is_write {
@@ -305,6 +320,9 @@ impl Actor {
                         return;
                     }
                     let over_quota = fx.awareness_over_quota;
+                    if is_awareness {
+                        self.relay_presence(from, &fx);
+                    }
                     self.stage(Some(from), fx);
                     if over_quota {
                         warn!(
@@ -343,6 +361,117 @@ impl Actor {
                 self.versions.request(kind, label, Some(reply))
             }
             Command::Delete { reply } => self.deleting = Some(reply),
+            Command::Remote(what) => self.remote(what),
+        }
+    }
+
+    /// What another node of the cluster did.
+    fn remote(&mut self, what: Remote) {
+        match what {
+            Remote::Committed(position) => self.behind |= position > self.position,
+            Remote::CatchUp => self.behind = true,
+            Remote::Awareness {
+                node,
+                session,
+                frame,
+            } => {
+                let Ok(messages) = weft_crdt::codec::decode_frame(&frame) else {
+                    return;
+                };
+                for msg in messages {
+                    if !matches!(msg, weft_crdt::Inbound::Awareness(_)) {
+                        continue;
+                    }
+                    let mut fx = Effects::default();
+                    if self
+                        .doc
+                        .handle(session, msg, self.now_ms(), &mut fx)
+                        .is_ok()
+                        && !fx.broadcast.is_empty()
+                    {
+                        fx.persist.clear();
+                        self.held.push((None, fx));
+                    }
+                }
+                self.remote_sessions
+                    .entry(node)
+                    .or_default()
+                    .insert(session);
+            }
+            Remote::NodeGone(node) => {
+                let now = self.now_ms();
+                for session in self.remote_sessions.remove(&node).unwrap_or_default() {
+                    let mut fx = Effects::default();
+                    self.doc.session_left(session, now, &mut fx);
+                    if !fx.is_empty() {
+                        self.held.push((None, fx));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cluster mode: tells the other nodes about a local session's presence change.
+    fn relay_presence(&self, from: SessionId, fx: &Effects) {
+        if let Some(cluster) = self.registry.cluster() {
+            for frame in &fx.broadcast {
+                cluster.publish_awareness(&self.name, from, frame);
+            }
+        }
+    }
+
+    /// Cluster mode: integrates what other nodes committed after our log position, in order,
+    /// and sends it to our sessions. If compaction merged entries we never read, the whole
+    /// document is reloaded and merged instead (CRDT merges ignore what we already have).
+    async fn catch_up(&mut self) {
+        if !self.behind || !self.unsaved.is_empty() || self.doc.is_poisoned() {
+            return;
+        }
+        let store = self.registry.store().clone();
+        let entries = match store.read_after(&self.name, self.position).await {
+            Ok(Some(entries)) => entries,
+            Ok(None) => match store.load(&self.name).await {
+                Ok(stored) => {
+                    crate::metrics::cluster_catchup(stored.parts.len(), true);
+                    let position = stored.log.position;
+                    for part in stored.parts {
+                        self.integrate_remote(&part);
+                    }
+                    self.position = self.position.max(position);
+                    self.behind = false;
+                    self.send_held();
+                    return;
+                }
+                Err(e) => return warn!(error = %e, "cluster reload failed; will retry"),
+            },
+            Err(e) => return warn!(error = %e, "cluster catch-up failed; will retry"),
+        };
+        crate::metrics::cluster_catchup(entries.len(), false);
+        for (position, update) in entries {
+            if position > self.position {
+                self.integrate_remote(&update);
+                self.position = position;
+            }
+        }
+        self.behind = false;
+        self.send_held();
+    }
+
+    /// Applies an update another node already committed: broadcast here, never stored again.
+    fn integrate_remote(&mut self, update: &[u8]) {
+        let Ok(update) = yrs::Update::decode_v1(update) else {
+            return warn!("undecodable entry in the log; skipped");
+        };
+        let mut fx = Effects::default();
+        match self.doc.apply_external(update, &mut fx) {
+            Ok(()) => {
+                self.approx_size += fx.persist.iter().map(Vec::len).sum::<usize>();
+                fx.persist.clear();
+                if !fx.is_empty() {
+                    self.held.push((None, fx));
+                }
+            }
+            Err(e) => warn!(error = %e, "a committed update from another node failed to apply"),
         }
     }
 
@@ -433,6 +562,7 @@ impl Actor {
     fn after_leave(&mut self, from: SessionId) {
         let mut fx = Effects::default();
         self.doc.session_left(from, self.now_ms(), &mut fx);
+        self.relay_presence(from, &fx);
         if !fx.is_empty() {
             self.held.push((None, fx));
         }
@@ -481,6 +611,15 @@ impl Actor {
                     self.unsaved_bytes = 0;
                     self.failures = 0;
                     self.retry_at = None;
+                    if stats.position > 0 {
+                        if stats.position == self.position + batch.len() as u64 {
+                            self.position = stats.position;
+                        } else {
+                            // Another node committed in between: read its entries (ours
+                            // come back with them and change nothing).
+                            self.behind = true;
+                        }
+                    }
                     self.log = stats;
                     self.versions.committed(batch.len());
                     if let Some(webhooks) = self.registry.webhooks() {

@@ -13,6 +13,7 @@ use weft_crdt::{Inbound, SessionId};
 use yrs::{StateVector, Update};
 
 use super::versions::VersionReply;
+use crate::cluster::Remote;
 use crate::store::{StoreError, VersionKind, VersionMeta};
 
 /// Why the actor ends a session. Each maps to one WebSocket close code in `ws::close`.
@@ -99,6 +100,8 @@ pub enum Command {
     Delete {
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// From another node of the cluster.
+    Remote(Remote),
 }
 
 /// Why the actor refused an update from the API.
@@ -190,6 +193,11 @@ impl DocHandle {
     ) -> Option<Result<VersionMeta, StoreError>> {
         self.ask(|reply| Command::SaveVersion { kind, label, reply })
             .await
+    }
+
+    /// Passes on what another node did (see `cluster`).
+    pub async fn remote(&self, what: Remote) {
+        let _ = self.tx.send(Command::Remote(what)).await;
     }
 
     /// Deletes the document; `Ok(false)` when nothing was stored.

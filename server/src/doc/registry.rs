@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -22,6 +22,7 @@ use weft_crdt::{DocName, SessionId};
 use super::actor::Actor;
 use super::handle::DocHandle;
 use super::versions::VersionPolicy;
+use crate::cluster::Cluster;
 use crate::store::Store;
 use crate::webhooks::Webhooks;
 
@@ -64,6 +65,7 @@ struct Inner {
     /// Documents whose last commit failed (they hold updates and retry).
     failing: AtomicUsize,
     webhooks: Option<Webhooks>,
+    cluster: OnceLock<Cluster>,
 }
 
 impl Registry {
@@ -88,6 +90,7 @@ impl Registry {
                 next_session: AtomicU64::new(1),
                 failing: AtomicUsize::new(0),
                 webhooks,
+                cluster: OnceLock::new(),
             }),
         }
     }
@@ -126,6 +129,25 @@ impl Registry {
     /// Where document events go, when a webhook URL or in-process hooks are configured.
     pub fn webhooks(&self) -> Option<&Webhooks> {
         self.inner.webhooks.as_ref()
+    }
+
+    /// Makes this registry's documents part of `cluster` (once, before documents load).
+    pub fn join_cluster(&self, cluster: Cluster) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    /// The cluster this node belongs to, if any.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.inner.cluster.get()
+    }
+
+    /// Handles of every loaded document.
+    pub fn loaded_handles(&self) -> Vec<DocHandle> {
+        self.docs()
+            .values()
+            .filter(|h| !h.tx.is_closed())
+            .cloned()
+            .collect()
     }
 
     /// The handle of a loaded document; `None` when it is not loaded.

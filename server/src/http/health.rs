@@ -1,5 +1,6 @@
-//! `/healthz`: the process answers. `/readyz`: the store answers and no document is holding
-//! updates it failed to commit (503 `degraded` otherwise; load balancers use it).
+//! `/healthz`: the process answers. `/readyz`: the store answers, no document is holding
+//! updates it failed to commit (503 `degraded` otherwise; load balancers use it) and, in a
+//! cluster, this node receives the others' notifications.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -20,12 +21,23 @@ pub async fn readyz(registry: web::Data<Registry>) -> HttpResponse {
             "server is shutting down",
         );
     }
+    if let Some(cluster) = registry.cluster() {
+        if !cluster.is_listening() {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cluster-not-listening",
+                "this node cannot receive the other nodes' updates (PostgreSQL LISTEN); it reconnects by itself",
+            );
+        }
+    }
     let failing = registry.failing_documents();
     match registry.store().ping().await {
         Ok(()) if failing == 0 => HttpResponse::Ok().json(json!({
             "status": "ready",
             "store": registry.store().kind(),
             "documents_loaded": registry.loaded(),
+            "node": registry.cluster().map(|c| c.node()),
+            "cluster_nodes": registry.cluster().map(|c| c.members()),
         })),
         Ok(()) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "degraded",

@@ -638,6 +638,7 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats
                             Ok(LogStats {
                                 entries: r.get::<_, i64>(0)? as u64,
                                 bytes: r.get::<_, i64>(1)? as u64,
+                                position: 0,
                             })
                         })
                     })

@@ -23,11 +23,14 @@ pub struct Stored {
     pub log: LogStats,
 }
 
-/// Size of a document's update log (what compaction would merge).
+/// Size of a document's update log (what compaction would merge), and its position.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct LogStats {
     pub entries: u64,
     pub bytes: u64,
+    /// Position of the last entry ever appended to this document's log, in commit order
+    /// (PostgreSQL; 0 where positions are not tracked). Cluster nodes catch up "after N".
+    pub position: u64,
 }
 
 /// What one compaction did.
@@ -184,6 +187,18 @@ pub trait Store: Send + Sync + 'static {
         doc: &DocName,
         id: i64,
     ) -> Result<Option<(VersionMeta, Vec<Bytes>)>, StoreError>;
+
+    /// Log entries committed after `position`, in order, with their positions: how a
+    /// cluster node catches up with what other nodes committed. `None` when entries after
+    /// `position` were compacted away (the caller reloads the whole document instead).
+    /// Stores without positions (single node) have nothing to catch up.
+    async fn read_after(
+        &self,
+        _doc: &DocName,
+        _position: u64,
+    ) -> Result<Option<Vec<(u64, Bytes)>>, StoreError> {
+        Ok(Some(Vec::new()))
+    }
 
     /// Checks that the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -38,6 +38,9 @@ pub struct PgSettings {
 
 pub struct PostgresStore {
     pool: Pool,
+    /// Node id announced with every commit (`NOTIFY weft_updates`, see `cluster`); empty:
+    /// no notifications.
+    notify_as: String,
 }
 
 fn pg_err(e: impl std::fmt::Display) -> StoreError {
@@ -62,7 +65,11 @@ WITH doc AS (
     SELECT doc.id, doc.last_seq - $3 + u.ord, u.data
     FROM doc, unnest($2::bytea[]) WITH ORDINALITY AS u(data, ord)
 )
-SELECT log_entries, log_bytes FROM doc";
+SELECT log_entries, log_bytes, last_seq,
+       CASE WHEN $5::text <> '' THEN
+           pg_notify('weft_updates', $5::text || ' ' || last_seq || ' ' || $1::text)
+       END
+FROM doc";
 
 const LOAD: &str = "
 WITH d AS (SELECT id FROM documents WHERE name = $1),
@@ -104,6 +111,15 @@ fn version_row(r: &tokio_postgres::Row) -> VersionMeta {
     }
 }
 
+/// The snapshot's position (kind 0, no data) and the log entries after `$2`, in one
+/// consistent read.
+const READ_AFTER: &str = "
+WITH d AS (SELECT id FROM documents WHERE name = $1)
+SELECT 0 AS kind, upto_seq AS seq, NULL::bytea AS data FROM snapshots WHERE doc_id = (SELECT id FROM d)
+UNION ALL
+SELECT 1, seq, data FROM updates WHERE doc_id = (SELECT id FROM d) AND seq > $2
+ORDER BY kind, seq";
+
 impl PostgresStore {
     /// Connects, applies pending migrations, and refuses a schema newer than this binary.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
@@ -133,7 +149,16 @@ impl PostgresStore {
             .recycle_timeout(Some(settings.connect_timeout))
             .build()
             .map_err(pg_err)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            notify_as: String::new(),
+        })
+    }
+
+    /// Announces every commit to the other nodes of a cluster as `node` (see `cluster`).
+    pub fn notify_as(mut self, node: &str) -> Self {
+        self.notify_as = node.to_owned();
+        self
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -166,6 +191,7 @@ impl PostgresStore {
             last = last.max(seq);
             stored.parts.push(Bytes::from(data));
         }
+        stored.log.position = last.max(0) as u64;
         Ok((stored, last))
     }
 }
@@ -211,12 +237,16 @@ impl Store for PostgresStore {
         let bytes: i64 = updates.iter().map(|u| u.len() as i64).sum();
         let data: Vec<&[u8]> = updates.iter().map(|u| &u[..]).collect();
         let row = client
-            .query_one(&stmt, &[&doc.as_str(), &data, &count, &bytes])
+            .query_one(
+                &stmt,
+                &[&doc.as_str(), &data, &count, &bytes, &self.notify_as],
+            )
             .await
             .map_err(pg_err)?;
         Ok(LogStats {
             entries: row.get::<_, i64>(0) as u64,
             bytes: row.get::<_, i64>(1) as u64,
+            position: row.get::<_, i64>(2) as u64,
         })
     }
 
@@ -510,6 +540,33 @@ impl Store for PostgresStore {
             .map(|r| Bytes::from(r.get::<_, Vec<u8>>(0)))
             .collect();
         Ok(Some((version_row(&meta), parts)))
+    }
+
+    async fn read_after(
+        &self,
+        doc: &DocName,
+        position: u64,
+    ) -> Result<Option<Vec<(u64, Bytes)>>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(READ_AFTER).await.map_err(pg_err)?;
+        let rows = client
+            .query(&stmt, &[&doc.as_str(), &(position as i64)])
+            .await
+            .map_err(pg_err)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind: i32 = row.get(0);
+            let seq: i64 = row.get(1);
+            if kind == 0 {
+                // The snapshot covers entries after `position`: they are gone from the log.
+                if seq as u64 > position {
+                    return Ok(None);
+                }
+                continue;
+            }
+            entries.push((seq as u64, Bytes::from(row.get::<_, Vec<u8>>(2))));
+        }
+        Ok(Some(entries))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

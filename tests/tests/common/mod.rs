@@ -191,6 +191,8 @@ pub struct Client {
     pub doc: Doc,
     pub ws: Ws,
     pub closed: Option<(CloseCode, String)>,
+    /// Awareness states received, by client id (removed ones are dropped).
+    pub awareness: std::collections::HashMap<u64, String>,
 }
 
 impl Client {
@@ -203,6 +205,7 @@ impl Client {
             doc: Doc::new(),
             ws,
             closed: None,
+            awareness: Default::default(),
         };
         let step1 = encode_sync_step1(&client.doc.transact().state_vector());
         client.send(step1).await;
@@ -280,6 +283,15 @@ impl Client {
                         }
                         Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
                             self.doc.transact_mut().apply_update(update).expect("apply");
+                        }
+                        Inbound::Awareness(update) => {
+                            for (id, entry) in update.clients {
+                                if &*entry.json == "null" {
+                                    self.awareness.remove(&id.get());
+                                } else {
+                                    self.awareness.insert(id.get(), entry.json.to_string());
+                                }
+                            }
                         }
                         _ => {}
                     }

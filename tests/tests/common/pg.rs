@@ -53,6 +53,19 @@ pub async fn admin_exec(admin: &str, sql: &str) {
     client.batch_execute(sql).await.expect("admin statement");
 }
 
+/// Runs a query answering one number on the admin connection.
+pub async fn admin_count(admin: &str, sql: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
+        .await
+        .expect("admin connection");
+    tokio::spawn(conn);
+    client
+        .query_one(sql, &[])
+        .await
+        .expect("admin query")
+        .get(0)
+}
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-server.sh")
 }

@@ -4,7 +4,8 @@
  *   GET  /api/v1/documents/{name}/versions               -> { versions: Version[] } (newest first)
  *   POST /api/v1/documents/{name}/versions  {label?}     -> 201 Version
  *   GET  /api/v1/documents/{name}/versions/{id}/update   -> the document at that version, one Yjs update
- *   POST /api/v1/documents/{name}/versions/{id}/restore  -> { restored, version }
+ *   POST /api/v1/documents/{name}/versions/{id}/restore  -> { restored, changed } (the server then pushes the
+ *                                                           old state to every connected client)
  *
  * `{name}` is `encodeURIComponent(name)` (a `/` goes as `%2F`). Errors are
  * `application/problem+json` and become an {@link ApiError}.
@@ -23,8 +24,12 @@ export interface Version {
 }
 
 export interface RestoreResult {
+  /** the version restored */
   restored: number;
-  version: Version;
+  /** false when the document already had that content (null: the server did not say) */
+  changed: boolean | null;
+  /** the version the server took of the restored state, when it sends it */
+  version: Version | null;
 }
 
 /** RFC 9457 problem details, as the server sends them. */
@@ -54,6 +59,12 @@ export class ApiError extends Error {
     this.title = title;
     this.detail = detail;
     this.type = typeof problem.type === 'string' ? problem.type : '';
+  }
+
+  /** Compare codes whether spelled `document-not-found` or `document_not_found`. */
+  is(code: string): boolean {
+    const norm = (c: string) => c.toLowerCase().replace(/_/g, '-');
+    return this.code !== '' && norm(this.code) === norm(code);
   }
 }
 
@@ -172,9 +183,13 @@ export function createApi(opts: ApiOptions): DocumentApi {
       return new Uint8Array(await res.arrayBuffer());
     },
     async restoreVersion(docName, id) {
-      const body = (await json(`${versionsPath(docName)}/${id}/restore`, { method: 'POST' })) as Partial<RestoreResult>;
-      if (!body || typeof body.restored !== 'number' || !isVersion(body.version)) throw badResponse('restoring a version');
-      return { restored: body.restored, version: normalizeVersion(body.version) };
+      const body = (await json(`${versionsPath(docName)}/${id}/restore`, { method: 'POST' })) as Record<string, unknown>;
+      if (!body || typeof body.restored !== 'number') throw badResponse('restoring a version');
+      return {
+        restored: body.restored,
+        changed: typeof body.changed === 'boolean' ? body.changed : null,
+        version: isVersion(body.version) ? normalizeVersion(body.version) : null,
+      };
     },
   };
 }

@@ -127,7 +127,7 @@ export function historyPanel(opts: HistoryOptions): HistoryPanel {
     } catch (e) {
       if (ctl.signal.aborted) return;
       versions = [];
-      if (e instanceof ApiError && e.code === 'document_not_found') {
+      if (e instanceof ApiError && e.is('document-not-found')) {
         renderList('Nothing saved yet: this document has no history on the server.');
       } else {
         renderList('');
@@ -215,7 +215,9 @@ export function historyPanel(opts: HistoryOptions): HistoryPanel {
     try {
       const r = await opts.api.restoreVersion(opts.docName, v.id);
       closePreview();
-      show(notice, `Restored “${versionTitle(v)}” (#${r.restored}). Everyone editing now sees it.`);
+      show(notice, r.changed === false
+        ? `The document already matches “${versionTitle(v)}” (#${r.restored}).`
+        : `Restored “${versionTitle(v)}” (#${r.restored}). Everyone editing now sees it.`);
       await refresh();
     } catch (e) {
       show(previewError, message(e));
