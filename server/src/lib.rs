@@ -1,8 +1,41 @@
 //! # Weft
 //!
 //! A Yjs sync server: any editor using the stock `y-websocket` provider connects to
-//! `ws://HOST:PORT/ws/{document}`. Every document is one actor task owning its `yrs` document;
-//! every update it integrates is committed to the store **before** it is broadcast.
+//! `ws://HOST:PORT/ws/{document}` (and `@hocuspocus/provider` to `/hocuspocus`). Every document
+//! is one actor task owning its `yrs` document; every update it integrates is committed to the
+//! store **before** it is broadcast.
+//!
+//! It runs two ways: as the `weft` binary ([`run`], what `weft serve` calls), or **inside your
+//! own actix-web application**, mounted under any path with your own authentication:
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use weft::{ServeArgs, Weft};
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let weft = Weft::builder()
+//!         .settings(ServeArgs::for_data_dir("./collab-data"))
+//!         // .authorize(MyAuth)  // your users instead of Weft tokens: see `Authorize`
+//!         // .hooks(MyHooks)     // loaded / changed / unloaded: see `DocumentHooks`
+//!         .build()
+//!         .await?;
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .route("/hello", web::get().to(|| async { "hello" }))
+//!             // ws://127.0.0.1:8080/collab/ws/{document}, /collab/hocuspocus, /collab/api/v1/…
+//!             .service(web::scope("/collab").configure(|cfg| weft.configure(cfg)))
+//!     })
+//!     .bind("127.0.0.1:8080")?
+//!     .run()
+//!     .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! [`embed`] is the guide to embedding (the builder, mounting, the [`Authorize`] and
+//! [`DocumentHooks`] traits, an orderly shutdown with [`Weft::shutdown`]); `cargo run -p weft-server --example embed` runs a
+//! complete application.
 //!
 //! ```text
 //!  client ──frame──► ws::session ──[Inbound]──► doc::actor ──(1) commit──► store
@@ -12,19 +45,25 @@
 //! ```
 //!
 //! Modules, in data-flow order: [`ws`] (upgrade, session loop, close codes), [`hocuspocus`]
-//! (the Hocuspocus provider protocol on `/hocuspocus`, same actors), [`doc`] (actor,
-//! handle, registry), [`store`] (trait, embedded SQLite), [`http`] (health, web client),
-//! [`config`] (flags and env), [`tls`] (native HTTPS / `wss://`).
+//! (the Hocuspocus provider protocol on `/hocuspocus`, same actors), [`access`] (who may
+//! connect: tokens or an [`Authorize`] hook, limits), [`doc`] (actor, handle, registry),
+//! [`store`] (trait, embedded SQLite, PostgreSQL), [`cluster`] (several nodes on one
+//! PostgreSQL), [`api`] (the document HTTP API),
+//! [`webhooks`] and [`hooks`] (document events, over HTTP and in process), [`embed`] (the
+//! builder), [`http`] (health, web client), [`config`] (flags and env), [`tls`] (native HTTPS /
+//! `wss://`).
 //!
 //! [`run`] is the whole server as a function of (configuration, listener, shutdown signal):
-//! `main` and the black-box tests both call it.
+//! `main` and the black-box tests both call it, and it is built on [`Weft::builder`].
 
 pub mod access;
 pub mod api;
 pub mod cluster;
 pub mod config;
 pub mod doc;
+pub mod embed;
 pub mod hocuspocus;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod store;
@@ -39,11 +78,18 @@ use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{ServeArgs, StoreArgs};
-use crate::doc::versions::VersionPolicy;
-use crate::doc::{ActorSettings, Registry};
-use crate::store::{EmbeddedStore, PgSettings, PostgresStore, Store};
-use crate::ws::WsSettings;
+pub use crate::access::{Authorize, Decision, DenyStatus};
+pub use crate::config::ServeArgs;
+pub use crate::doc::Registry;
+pub use crate::embed::{Weft, WeftBuilder};
+pub use crate::hooks::DocumentHooks;
+pub use crate::store::Store;
+/// The attribute the [`Authorize`] and [`DocumentHooks`] implementations need.
+pub use async_trait::async_trait;
+pub use weft_crdt::DocName;
+
+use crate::config::StoreArgs;
+use crate::store::{EmbeddedStore, PgSettings, PostgresStore};
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -85,78 +131,23 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     // Before anything else: a TLS misconfiguration must stop start-up, never fall back to HTTP.
     let tls = args.tls.server_config()?;
+    // Before the store opens, so what it records at start-up is kept.
     let prometheus = metrics::install();
-    // Cluster mode: with PostgreSQL, every commit is announced to the other nodes.
-    let cluster = match &args.store.database_url {
-        Some(url) if args.cluster.cluster => {
-            let node = args
-                .cluster
-                .node_id
-                .clone()
-                .unwrap_or_else(cluster::default_node_id);
-            Some(cluster::Cluster::new(url, &args.cluster, node).map_err(ServeError::Config)?)
-        }
-        _ => None,
-    };
-    let store: Arc<dyn Store> = match (&args.store.database_url, &cluster) {
-        (Some(url), Some(cluster)) => Arc::new(
-            PostgresStore::connect(&pg_settings(&args.store, url))
-                .await?
-                .notify_as(cluster.node()),
-        ),
-        _ => open_store(&args.store).await?,
-    };
-    let webhooks =
-        webhooks::Webhooks::start(&args.webhooks, store.clone()).map_err(ServeError::Config)?;
-    let registry = Registry::with_webhooks(
-        store.clone(),
-        ActorSettings {
-            queue: args.doc_queue,
-            doc_idle: args.doc_idle,
-            compact_after: args.compact_after,
-            max_unsaved: args.max_unsaved,
-            max_awareness_per_doc: args.access.max_awareness_per_doc,
-            max_awareness_per_session: args.access.max_awareness_ids_per_conn,
-            max_pending_bytes: args.max_pending_bytes,
-            max_document_size: args.max_document_size,
-            versions: VersionPolicy {
-                every_updates: args.version_every_updates,
-                interval: args.version_interval,
-                keep: args.versions_keep,
-            },
-        },
-        webhooks,
-    );
-    if let Some(cluster) = &cluster {
-        registry.join_cluster(cluster.clone());
-        cluster.start(registry.clone());
-    }
-    let ws_settings = WsSettings {
-        max_message_size: args.max_message_size,
-        session_queue: args.session_queue,
-        ping_interval: args.ping_interval,
-        idle_timeout: args.idle_timeout,
-    };
-    let gate = access::Gate::new(&args.access);
-    let api_settings = api::ApiSettings {
-        max_body: args.max_api_body,
-    };
+    let weft = Weft::builder().settings(args.clone()).build().await?;
     let web_dir = args.web_dir.clone();
     let addr = listener.local_addr()?;
-    let app_registry = registry.clone();
+    let mounted = weft.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(web::Data::new(app_registry.clone()))
-            .app_data(web::Data::new(ws_settings.clone()))
-            .app_data(web::Data::new(gate.clone()))
+            .app_data(web::Data::new(mounted.registry().clone()))
+            .app_data(web::Data::new(mounted.gate().clone()))
             .app_data(web::Data::new(prometheus.clone()))
-            .route("/ws/{doc:.*}", web::get().to(ws::ws_route))
-            .route("/hocuspocus", web::get().to(hocuspocus::hocuspocus_route))
             .route("/healthz", web::get().to(http::health::healthz))
             .route("/readyz", web::get().to(http::health::readyz))
             .route("/metrics", web::get().to(http::metrics::render))
+            // Before the embedded part: its `/api/v1` scope would take this path otherwise.
             .route("/api/v1/tokens", web::post().to(access::mint::mint_route))
-            .service(api::scope(api_settings.clone()))
+            .configure(|cfg| mounted.configure(cfg))
             .configure(|cfg| http::web::configure(cfg, &web_dir))
     })
     .disable_signals()
@@ -179,17 +170,15 @@ pub async fn run(
     }
     let server = server.run();
     let handle = server.handle();
-    info!(%addr, store = store.kind(), "weft listening on {http}://{addr} (WebSocket: {ws}://{addr}/ws/{{document}})");
+    let store = weft.registry().store().kind();
+    info!(%addr, store, "weft listening on {http}://{addr} (WebSocket: {ws}://{addr}/ws/{{document}})");
     let server_task = tokio::spawn(server);
 
     shutdown.cancelled().await;
     info!("shutting down: no new connections, flushing documents");
     handle.pause().await;
-    if !registry.shutdown(args.shutdown_deadline).await {
+    if !weft.shutdown(args.shutdown_deadline).await {
         warn!(deadline = ?args.shutdown_deadline, "some documents did not finish flushing in time");
-    }
-    if let Some(cluster) = &cluster {
-        cluster.leave().await;
     }
     handle.stop(true).await;
     let _ = server_task.await;

@@ -1,4 +1,12 @@
-//! Webhooks: document events POSTed to `WEFT_WEBHOOK_URL`, signed, retried, never in the way.
+//! Document events, from one dispatcher to two kinds of receiver: the HTTP webhook (POSTed to
+//! `WEFT_WEBHOOK_URL`, signed, retried) and an embedder's in-process [`DocumentHooks`]
+//! (`loaded`, `changed`, `unloaded`). Either, both or neither may be set; the debounce and the
+//! diff of `document.changed` are computed once and feed both.
+//!
+//! ```text
+//!  doc actor ─┬─ loaded / changed / unloaded ─► bounded queue ─► dispatcher ─┬─► HTTP webhook
+//!  API ───────┴─ created / deleted / restored ─┘  (debounce, diff)           └─► DocumentHooks
+//! ```
 //!
 //! Events: `document.created`, `document.changed` (debounced: at most one per document per
 //! `--webhook-debounce`, counted from its first change), `document.deleted`,
@@ -18,27 +26,34 @@
 //! exact body under that secret. A delivery is retried with exponential backoff on a network
 //! error or a non-2xx answer. Document actors only drop a note in a bounded queue: a slow or
 //! dead receiver costs them nothing (when the queue is full, notes are dropped and counted).
+//!
+//! Hooks get `changed` with the whole content (whatever `--webhook-content` says) and none of
+//! the API events; they are awaited one at a time, in order, by the dispatcher itself.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hmac::{Hmac, Mac};
+use futures_util::FutureExt;
 use serde_json::{json, Value};
-use sha2::Sha256;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
-use tracing::{debug, info, warn};
+use tracing::{error, warn};
 use weft_crdt::DocName;
 
 use crate::access::Secret;
+use crate::hooks::DocumentHooks;
 use crate::store::Store;
+
+mod http;
+
+pub use http::sign;
+use http::HttpSink;
 
 /// Notes waiting for the dispatcher.
 const QUEUE: usize = 4096;
-/// Deliveries in flight at once.
-const CONCURRENT: usize = 16;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WebhookArgs {
@@ -50,7 +65,7 @@ pub struct WebhookArgs {
     #[arg(long, env = "WEFT_WEBHOOK_SECRET", value_parser = crate::access::parse_secret, hide_env_values = true)]
     pub webhook_secret: Option<Secret>,
 
-    /// At most one document.changed per document per this interval.
+    /// At most one document.changed per document per this interval (also for in-process hooks).
     #[arg(long, env = "WEFT_WEBHOOK_DEBOUNCE", default_value = "2s", value_parser = humantime::parse_duration)]
     pub webhook_debounce: Duration,
 
@@ -68,65 +83,97 @@ pub struct WebhookArgs {
 }
 
 enum Note {
+    Loaded(DocName),
     Changed(DocName),
+    Unloaded(DocName),
     Event {
         event: &'static str,
         doc: DocName,
         extra: Value,
     },
+    /// Report every change still waiting for its debounce now, then answer (shutdown).
+    Flush(oneshot::Sender<()>),
 }
 
-/// The sending side, held by the registry and the API (cheap to clone).
+/// The sending side of document events, held by the registry and the API (cheap to clone).
+/// Named after its first receiver, the HTTP webhook; it feeds [`DocumentHooks`] too.
 #[derive(Clone, Debug)]
 pub struct Webhooks {
     tx: mpsc::Sender<Note>,
+    /// A webhook URL is set: the API's events have a receiver.
+    http: bool,
+    /// Hooks are set: `loaded` and `unloaded` have a receiver.
+    hooks: bool,
 }
 
 impl Webhooks {
-    /// Starts the dispatcher when a URL is configured.
-    pub fn start(args: &WebhookArgs, store: Arc<dyn Store>) -> Result<Option<Webhooks>, String> {
-        let Some(url) = args.webhook_url.clone() else {
-            return Ok(None);
+    /// Starts the dispatcher when a URL or hooks are configured (`None`: nobody listens).
+    pub fn start(
+        args: &WebhookArgs,
+        store: Arc<dyn Store>,
+        hooks: Option<Arc<dyn DocumentHooks>>,
+    ) -> Result<Option<Webhooks>, String> {
+        let http = match args.webhook_url.clone() {
+            Some(url) => Some(HttpSink::new(args, url)?),
+            None => None,
         };
-        let client = reqwest::Client::builder()
-            .timeout(args.webhook_timeout)
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("webhook client: {e}"))?;
-        if args.webhook_secret.is_none() {
-            warn!("WEFT_WEBHOOK_URL is set without WEFT_WEBHOOK_SECRET: webhook requests are not signed");
+        if http.is_none() && hooks.is_none() {
+            return Ok(None);
         }
         let (tx, rx) = mpsc::channel(QUEUE);
+        let webhooks = Webhooks {
+            tx,
+            http: http.is_some(),
+            hooks: hooks.is_some(),
+        };
         let dispatcher = Dispatcher {
-            url,
-            client,
-            secret: args.webhook_secret.clone(),
+            http,
+            hooks,
             debounce: args.webhook_debounce,
-            content: args.webhook_content,
-            attempts: args.webhook_attempts.max(1),
             store,
             sent: HashMap::new(),
-            permits: Arc::new(Semaphore::new(CONCURRENT)),
         };
         tokio::spawn(dispatcher.run(rx));
-        info!("webhooks enabled");
-        Ok(Some(Webhooks { tx }))
+        Ok(Some(webhooks))
+    }
+
+    /// A document was loaded (called by its actor; never waits).
+    pub fn loaded(&self, doc: &DocName) {
+        if self.hooks {
+            self.send("document.loaded", Note::Loaded(doc.clone()));
+        }
     }
 
     /// A document committed changes (called by its actor; never waits).
     pub fn changed(&self, doc: &DocName) {
-        if self.tx.try_send(Note::Changed(doc.clone())).is_err() {
-            crate::metrics::webhook("document.changed", "dropped");
+        self.send("document.changed", Note::Changed(doc.clone()));
+    }
+
+    /// A document left memory (called when its actor ends; never waits).
+    pub fn unloaded(&self, doc: &DocName) {
+        if self.hooks {
+            self.send("document.unloaded", Note::Unloaded(doc.clone()));
         }
     }
 
     /// A one-off event (`document.created`, `.deleted`, `.restored`) with extra fields.
     pub fn event(&self, event: &'static str, doc: &DocName, extra: Value) {
-        let note = Note::Event {
-            event,
-            doc: doc.clone(),
-            extra,
-        };
+        if self.http {
+            let doc = doc.clone();
+            self.send(event, Note::Event { event, doc, extra });
+        }
+    }
+
+    /// Reports every change still waiting for its debounce, and returns once the dispatcher
+    /// has handled everything sent before (hooks called; HTTP deliveries started).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Note::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    fn send(&self, event: &'static str, note: Note) {
         if self.tx.try_send(note).is_err() {
             crate::metrics::webhook(event, "dropped");
         }
@@ -134,16 +181,12 @@ impl Webhooks {
 }
 
 struct Dispatcher {
-    url: String,
-    client: reqwest::Client,
-    secret: Option<Secret>,
+    http: Option<HttpSink>,
+    hooks: Option<Arc<dyn DocumentHooks>>,
     debounce: Duration,
-    content: bool,
-    attempts: u32,
     store: Arc<dyn Store>,
     /// Per document, a hash of each root's content as last reported.
     sent: HashMap<DocName, BTreeMap<String, u64>>,
-    permits: Arc<Semaphore>,
 }
 
 impl Dispatcher {
@@ -154,17 +197,34 @@ impl Dispatcher {
             tokio::select! {
                 note = rx.recv() => match note {
                     None => return,
+                    Some(Note::Loaded(doc)) => {
+                        self.hook("loaded", &doc, |h, doc| h.loaded(doc).boxed()).await;
+                    }
                     Some(Note::Changed(doc)) => {
                         due.entry(doc).or_insert_with(|| Instant::now() + self.debounce);
+                    }
+                    Some(Note::Unloaded(doc)) => {
+                        if due.remove(&doc).is_some() {
+                            self.report_change(&doc).await;
+                        }
+                        self.hook("unloaded", &doc, |h, doc| h.unloaded(doc).boxed()).await;
                     }
                     Some(Note::Event { event, doc, extra }) => {
                         if event == "document.deleted" {
                             due.remove(&doc);
                             self.sent.remove(&doc);
                         }
-                        let mut body = envelope(event, &doc);
-                        merge(&mut body, extra);
-                        self.deliver(event, body);
+                        if let Some(http) = &self.http {
+                            let mut body = envelope(event, &doc);
+                            merge(&mut body, extra);
+                            http.deliver(event, body);
+                        }
+                    }
+                    Some(Note::Flush(done)) => {
+                        for (doc, _) in std::mem::take(&mut due) {
+                            self.report_change(&doc).await;
+                        }
+                        let _ = done.send(());
                     }
                 },
                 _ = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
@@ -176,26 +236,47 @@ impl Dispatcher {
                         .collect();
                     for doc in ready {
                         due.remove(&doc);
-                        match self.changed_body(&doc).await {
-                            Ok(Some(body)) => self.deliver("document.changed", body),
-                            Ok(None) => {}
-                            Err(e) => warn!(doc = %doc, error = %e, "webhook: cannot read the document; event skipped"),
-                        }
+                        self.report_change(&doc).await;
                     }
                 }
             }
         }
     }
 
-    /// The `document.changed` body, or `None` when no root's content changed since the last.
-    async fn changed_body(&mut self, doc: &DocName) -> Result<Option<Value>, String> {
+    /// `document.changed` to the webhook and `changed` to the hooks, when some root's content
+    /// changed since the last report.
+    async fn report_change(&mut self, doc: &DocName) {
+        let (changed, content) = match self.changes(doc).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(doc = %doc, error = %e, "document events: cannot read the document; change not reported");
+                return;
+            }
+        };
+        if let Some(http) = &self.http {
+            let version = match self.store.version_head(doc).await {
+                Ok(head) => head.map(|h| h.id),
+                Err(e) => {
+                    warn!(doc = %doc, error = %e, "webhook: cannot read the version; event skipped");
+                    return;
+                }
+            };
+            let mut body = envelope("document.changed", doc);
+            merge(&mut body, json!({ "changed": changed, "version": version }));
+            if http.content {
+                merge(&mut body, json!({ "content": &content }));
+            }
+            http.deliver("document.changed", body);
+        }
+        self.hook("changed", doc, |h, doc| h.changed(doc, &content).boxed())
+            .await;
+    }
+
+    /// The names of the roots whose content changed since the last report, and the content;
+    /// `None` when nothing changed.
+    async fn changes(&mut self, doc: &DocName) -> Result<Option<(Vec<String>, Value)>, String> {
         let stored = self.store.load(doc).await.map_err(|e| e.to_string())?;
-        let version = self
-            .store
-            .version_head(doc)
-            .await
-            .map_err(|e| e.to_string())?
-            .map(|h| h.id);
         let parts = stored.parts;
         let content = tokio::task::spawn_blocking(move || {
             weft_crdt::snapshot::rebuild(&parts).map(|d| weft_crdt::content::to_json(&d))
@@ -217,91 +298,38 @@ impl Dispatcher {
             })
             .unwrap_or_default();
         let before = self.sent.get(doc);
-        let mut changed: Vec<&String> = hashes
+        let mut changed: Vec<String> = hashes
             .iter()
             .filter(|(k, h)| before.and_then(|b| b.get(*k)) != Some(*h))
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.clone())
             .collect();
         if let Some(before) = before {
-            changed.extend(before.keys().filter(|k| !hashes.contains_key(*k)));
+            changed.extend(before.keys().filter(|k| !hashes.contains_key(*k)).cloned());
         }
         if changed.is_empty() {
             return Ok(None);
         }
-        let mut body = envelope("document.changed", doc);
-        merge(&mut body, json!({ "changed": changed, "version": version }));
-        if self.content {
-            merge(&mut body, json!({ "content": content }));
-        }
         self.sent.insert(doc.clone(), hashes);
-        Ok(Some(body))
+        Ok(Some((changed, content)))
     }
 
-    /// Sends `body` in the background, retrying with backoff.
-    fn deliver(&self, event: &'static str, body: Value) {
-        let body = body.to_string();
-        let signature = self
-            .secret
-            .as_ref()
-            .map(|s| sign(s.expose(), body.as_bytes()));
-        let delivery = format!("{:016x}", rand::random::<u64>());
-        let (client, url, attempts, permits) = (
-            self.client.clone(),
-            self.url.clone(),
-            self.attempts,
-            self.permits.clone(),
-        );
-        tokio::spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
-            let mut backoff = Duration::from_secs(1);
-            for attempt in 1..=attempts {
-                let mut req = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-weft-event", event)
-                    .header("x-weft-delivery", &delivery)
-                    .body(body.clone());
-                if let Some(sig) = &signature {
-                    req = req.header("x-weft-signature", sig);
-                }
-                let outcome = match req.send().await {
-                    Ok(resp) if resp.status().is_success() => Ok(()),
-                    Ok(resp) => Err(format!("HTTP {}", resp.status())),
-                    Err(e) => Err(e.to_string()),
-                };
-                match outcome {
-                    Ok(()) => {
-                        crate::metrics::webhook(event, "ok");
-                        debug!(event, attempt, "webhook delivered");
-                        return;
-                    }
-                    Err(e) if attempt < attempts => {
-                        crate::metrics::webhook(event, "retry");
-                        debug!(event, attempt, error = %e, retry_in = ?backoff, "webhook failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
-                    }
-                    Err(e) => {
-                        crate::metrics::webhook(event, "dropped");
-                        warn!(event, attempts, error = %e, "webhook dropped after its last attempt");
-                    }
-                }
-            }
-        });
+    /// Awaits one hook call, if hooks are set; a panic in it is logged, not fatal.
+    async fn hook<'a>(
+        &'a self,
+        name: &'static str,
+        doc: &'a DocName,
+        call: impl FnOnce(&'a dyn DocumentHooks, &'a DocName) -> futures_util::future::BoxFuture<'a, ()>,
+    ) {
+        let Some(hooks) = &self.hooks else { return };
+        if AssertUnwindSafe(call(hooks.as_ref(), doc))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            crate::metrics::caught_panic();
+            error!(doc = %doc, hook = name, "document hook panicked");
+        }
     }
-}
-
-/// `sha256=` + the hex HMAC-SHA256 of `body` under `key`.
-pub fn sign(key: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(e) => unreachable!("HMAC takes any key length: {e}"),
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn envelope(event: &str, doc: &DocName) -> Value {
@@ -315,19 +343,5 @@ fn envelope(event: &str, doc: &DocName) -> Value {
 fn merge(into: &mut Value, extra: Value) {
     if let (Some(into), Value::Object(extra)) = (into.as_object_mut(), extra) {
         into.extend(extra);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sign;
-
-    #[test]
-    fn signature_matches_a_known_hmac() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            sign(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 }

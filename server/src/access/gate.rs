@@ -1,22 +1,25 @@
 //! The checks a WebSocket request passes before the upgrade, in order: Origin allow-list (403),
 //! token (401), token scope (403), connection limits (429). Each refusal is one [`Refusal`]
-//! variant with one HTTP status and a stable problem `code`; the detail never echoes the token.
+//! (see `refusal`: its HTTP status and stable problem `code`).
+//!
+//! An embedder's [`Authorize`] hook, when set, takes the place of the token and scope checks
+//! (every endpoint, same decision); the Origin allow-list and the limits stay around it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
 use serde::Deserialize;
 use tracing::{info, warn};
 use weft_crdt::DocName;
 
-use super::limits::{ConnLimits, ConnPermit, LimitHit};
-use super::token::{Access, Keys, TokenError};
+use super::authorize::{Authorize, Decision};
+use super::limits::{ConnLimits, ConnPermit};
+use super::refusal::Refusal;
+use super::token::{Access, Keys};
 use super::{AccessArgs, Secret};
-use crate::http::problem;
 
 /// What a session may do, decided at admission.
 #[derive(Debug)]
@@ -41,85 +44,6 @@ pub struct SessionLimits {
     pub awareness_burst: u32,
 }
 
-/// Why a request was refused before the upgrade.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// 403: the `Origin` header is not in `WEFT_ALLOWED_ORIGINS`.
-    Origin,
-    /// 401: a secret is set and the request carries no token.
-    MissingToken,
-    /// 401: the token is malformed, wrongly signed or expired.
-    BadToken(TokenError),
-    /// 403: the token is valid but does not cover this document.
-    OutOfScope,
-    /// 429: too many open connections to this document or from this address.
-    Limit(LimitHit),
-}
-
-impl Refusal {
-    /// The `reason` label of `weft_refusals_total` (the problem `code`, in snake case).
-    pub fn metric_reason(&self) -> &'static str {
-        match self {
-            Refusal::Origin => "origin_not_allowed",
-            Refusal::MissingToken => "token_required",
-            Refusal::BadToken(TokenError::Expired) => "token_expired",
-            Refusal::BadToken(TokenError::Invalid) => "token_invalid",
-            Refusal::OutOfScope => "document_not_allowed",
-            Refusal::Limit(LimitHit::PerDocument) => "too_many_connections_to_document",
-            Refusal::Limit(LimitHit::PerIp) => "too_many_connections_from_address",
-        }
-    }
-
-    /// The HTTP answer (problem+json), in one place.
-    pub fn response(&self) -> HttpResponse {
-        let (status, code, detail) = match self {
-            Refusal::Origin => (
-                StatusCode::FORBIDDEN,
-                "origin-not-allowed",
-                "this origin may not connect",
-            ),
-            Refusal::MissingToken => (
-                StatusCode::UNAUTHORIZED,
-                "token-required",
-                "an access token is required (token query parameter or Authorization: Bearer)",
-            ),
-            Refusal::BadToken(TokenError::Expired) => {
-                (StatusCode::UNAUTHORIZED, "token-expired", "token expired")
-            }
-            Refusal::BadToken(TokenError::Invalid) => (
-                StatusCode::UNAUTHORIZED,
-                "token-invalid",
-                "token signature or format invalid",
-            ),
-            Refusal::OutOfScope => (
-                StatusCode::FORBIDDEN,
-                "document-not-allowed",
-                "the token does not grant access to this document",
-            ),
-            Refusal::Limit(LimitHit::PerDocument) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-connections-to-document",
-                "this document has too many open connections; retry later",
-            ),
-            Refusal::Limit(LimitHit::PerIp) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-connections-from-address",
-                "too many open connections from this address; retry later",
-            ),
-        };
-        crate::metrics::refused(self.metric_reason());
-        let mut response = problem::problem(status, code, detail);
-        let headers = response.headers_mut();
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        response
-    }
-}
-
 struct Inner {
     keys: Option<Keys>,
     /// `WEFT_ADMIN_KEY`, for `POST /api/v1/tokens` (see `mint`).
@@ -128,6 +52,8 @@ struct Inner {
     origins: Option<Vec<String>>,
     conns: ConnLimits,
     session: SessionLimits,
+    /// The embedder's hook; when set, it decides instead of `keys` (see [`Authorize`]).
+    authorize: Option<Arc<dyn Authorize>>,
 }
 
 /// The admission checks, shared by every worker (cheap to clone).
@@ -140,6 +66,7 @@ impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gate")
             .field("auth", &self.inner.keys.is_some())
+            .field("hook", &self.inner.authorize.is_some())
             .field("origins", &self.inner.origins)
             .finish_non_exhaustive()
     }
@@ -157,13 +84,22 @@ fn normalize_origin(origin: &str) -> String {
 impl Gate {
     /// Builds the gate and says, loudly, when Weft runs without authentication.
     pub fn new(args: &AccessArgs) -> Self {
+        Self::with_authorize(args, None)
+    }
+
+    /// A gate whose admission is decided by `authorize` (when given) instead of tokens.
+    pub fn with_authorize(args: &AccessArgs, authorize: Option<Arc<dyn Authorize>>) -> Self {
         let keys = args.auth_secret.as_ref().map(|s| {
             if s.expose().len() < 32 {
                 warn!("WEFT_AUTH_SECRET is shorter than 32 bytes; use a long random secret");
             }
             Keys::new(s.expose())
         });
-        if keys.is_none() {
+        if authorize.is_some() {
+            if keys.is_some() {
+                info!("an authorize hook is set: it decides access instead of WEFT_AUTH_SECRET tokens");
+            }
+        } else if keys.is_none() {
             warn!(
                 "RUNNING OPEN: WEFT_AUTH_SECRET (--auth-secret) is not set, so anyone who can reach \
                  this server can read and write every document. Set a secret to require tokens."
@@ -192,6 +128,7 @@ impl Gate {
                     max_awareness_per_sec: args.max_awareness_per_sec,
                     awareness_burst: args.awareness_burst,
                 },
+                authorize,
             }),
         }
     }
@@ -206,8 +143,8 @@ impl Gate {
     }
 
     /// Runs every check for a request to open `doc`; logs refusals (never the token).
-    pub fn admit(&self, req: &HttpRequest, doc: &DocName) -> Result<Admission, Refusal> {
-        let result = self.check(req, doc);
+    pub async fn admit(&self, req: &HttpRequest, doc: &DocName) -> Result<Admission, Refusal> {
+        let result = self.check(req, doc).await;
         if let Err(refusal) = &result {
             let peer = req
                 .peer_addr()
@@ -218,59 +155,24 @@ impl Gate {
         result
     }
 
-    fn check(&self, req: &HttpRequest, doc: &DocName) -> Result<Admission, Refusal> {
-        if let Some(allowed) = &self.inner.origins {
-            if let Some(origin) = req.headers().get(header::ORIGIN) {
-                let origin = normalize_origin(origin.to_str().unwrap_or_default());
-                if !allowed.contains(&origin) {
-                    return Err(Refusal::Origin);
-                }
-            }
-        }
-        let (access, user, expires_in) = match &self.inner.keys {
-            None => (Access::Write, None, None),
-            Some(keys) => {
-                let token = token_of(req).ok_or(Refusal::MissingToken)?;
-                let claims = keys.verify(&token).map_err(Refusal::BadToken)?;
-                if !claims.covers(doc) {
-                    return Err(Refusal::OutOfScope);
-                }
-                let remaining = claims.remaining();
-                (claims.access, claims.user, Some(remaining))
-            }
-        };
+    async fn check(&self, req: &HttpRequest, doc: &DocName) -> Result<Admission, Refusal> {
+        self.origin(req)?;
+        let grant = self.authorize(req, token_of(req).as_deref(), doc).await?;
         let ip: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
         let permit = self.inner.conns.acquire(doc, ip).map_err(Refusal::Limit)?;
         Ok(Admission {
-            access,
-            user,
-            expires_in,
+            access: grant.access,
+            user: grant.user,
+            expires_in: grant.expires_in,
             permit,
         })
     }
-}
 
-/// What a valid token grants on one document (see [`Gate::authorize`]).
-#[derive(Debug, Clone)]
-pub struct Grant {
-    pub access: Access,
-    /// The token's `user`, for logs.
-    pub user: Option<String>,
-    /// Time left on the token (`None` when Weft runs open).
-    pub expires_in: Option<Duration>,
-}
-
-/// Checks for endpoints whose tokens arrive *after* the upgrade, in a message: the Hocuspocus
-/// endpoint carries several documents on one connection, each authenticated by its own Auth
-/// message. The same rules as [`Gate::admit`], split so each runs when its input exists.
-impl Gate {
-    /// The Origin allow-list alone (403), before the upgrade.
-    pub fn check_origin(&self, req: &HttpRequest) -> Result<(), Refusal> {
+    fn origin(&self, req: &HttpRequest) -> Result<(), Refusal> {
         if let Some(allowed) = &self.inner.origins {
             if let Some(origin) = req.headers().get(header::ORIGIN) {
                 let origin = normalize_origin(origin.to_str().unwrap_or_default());
                 if !allowed.contains(&origin) {
-                    info!(refusal = ?Refusal::Origin, "connection refused before upgrade");
                     return Err(Refusal::Origin);
                 }
             }
@@ -278,9 +180,19 @@ impl Gate {
         Ok(())
     }
 
-    /// Token and scope for `doc` (`None` or empty: no token given), without counting a
-    /// connection. Runs again when a client re-sends its token on an open document.
-    pub fn authorize(&self, token: Option<&str>, doc: &DocName) -> Result<Grant, Refusal> {
+    /// What `doc` grants, without counting a connection: the embedder's hook's decision for
+    /// `req` and `token` when there is a hook, else `token` (`None` or empty: no token given)
+    /// checked for signature, expiry and scope; everything when Weft runs open. Runs again
+    /// when a Hocuspocus client re-sends its token on an open document.
+    pub async fn authorize(
+        &self,
+        req: &HttpRequest,
+        token: Option<&str>,
+        doc: &DocName,
+    ) -> Result<Grant, Refusal> {
+        if let Some(hook) = &self.inner.authorize {
+            return decided(hook.authorize(req, doc, token).await);
+        }
         let Some(keys) = &self.inner.keys else {
             return Ok(Grant {
                 access: Access::Write,
@@ -301,16 +213,57 @@ impl Gate {
             user: claims.user,
         })
     }
+}
 
-    /// [`Gate::authorize`], then a slot in the connection limits for `doc` from `ip` (each
-    /// document on a multiplexed connection counts as one connection). Logs refusals.
-    pub fn admit_in_band(
+/// A hook's decision as a grant (hooks give no expiry: the session lasts until it closes).
+fn decided(decision: Decision) -> Result<Grant, Refusal> {
+    let (access, user) = match decision {
+        Decision::Write { user } => (Access::Write, user),
+        Decision::Read { user } => (Access::Read, user),
+        Decision::Deny { status, reason } => return Err(Refusal::Denied { status, reason }),
+    };
+    Ok(Grant {
+        access,
+        user,
+        expires_in: None,
+    })
+}
+
+/// What a valid token (or the embedder's hook) grants on one document (see
+/// [`Gate::authorize`]).
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub access: Access,
+    /// The token's (or the hook's) `user`, for logs.
+    pub user: Option<String>,
+    /// Time left on the token (`None` when Weft runs open or a hook decided).
+    pub expires_in: Option<Duration>,
+}
+
+/// Checks for endpoints whose tokens arrive *after* the upgrade, in a message: the Hocuspocus
+/// endpoint carries several documents on one connection, each authenticated by its own Auth
+/// message. The same rules as [`Gate::admit`], split so each runs when its input exists.
+impl Gate {
+    /// The Origin allow-list alone (403), before the upgrade.
+    pub fn check_origin(&self, req: &HttpRequest) -> Result<(), Refusal> {
+        let result = self.origin(req);
+        if let Err(refusal) = &result {
+            info!(refusal = ?refusal, "connection refused before upgrade");
+        }
+        result
+    }
+
+    /// [`Gate::authorize`], then a slot in the connection limits for `doc` from the request's
+    /// address (each document on a multiplexed connection counts as one connection). Logs
+    /// refusals.
+    pub async fn admit_in_band(
         &self,
+        req: &HttpRequest,
         token: Option<&str>,
         doc: &DocName,
-        ip: Option<IpAddr>,
     ) -> Result<Admission, Refusal> {
-        let result = self.authorize(token, doc).and_then(|grant| {
+        let ip = req.peer_addr().map(|a| a.ip());
+        let result = self.authorize(req, token, doc).await.and_then(|grant| {
             let permit = self.inner.conns.acquire(doc, ip).map_err(Refusal::Limit)?;
             Ok(Admission {
                 access: grant.access,
@@ -345,9 +298,21 @@ impl Gate {
 
     /// Access for a document API request: the Origin allow-list, then the admin key (any
     /// document, write) or a token covering the target. A listing needs a token whose scope is
-    /// a prefix (`notes/*`) of the requested prefix. Weft running open grants write.
-    pub fn api_access(&self, req: &HttpRequest, target: ApiTarget<'_>) -> Result<Access, Refusal> {
+    /// a prefix (`notes/*`) of the requested prefix. Weft running open grants write. With a
+    /// hook, the hook decides instead of the key and the tokens.
+    pub async fn api_access(
+        &self,
+        req: &HttpRequest,
+        target: ApiTarget<'_>,
+    ) -> Result<Access, Refusal> {
         self.check_origin(req)?;
+        if let Some(hook) = &self.inner.authorize {
+            let decision = match target {
+                ApiTarget::Doc(doc) => hook.authorize(req, doc, token_of(req).as_deref()).await,
+                ApiTarget::Prefix(prefix) => hook.authorize_list(req, prefix).await,
+            };
+            return decided(decision).map(|grant| grant.access);
+        }
         let Some(keys) = &self.inner.keys else {
             return Ok(Access::Write);
         };

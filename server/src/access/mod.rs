@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!  GET /ws/{doc} ──► name (400) ──► Origin allow-list (403) ──► token (401) ──► scope (403)
+//!                                                              (or the embedder's Authorize
+//!                                                               hook: 401 / 403, read / write)
 //!                ──► connections per document / per IP (429) ──► upgrade ──► session
 //!                                                     session: read-only filter, message rate
 //!                                                     (1008), awareness size (1009) and rate
@@ -10,22 +12,29 @@
 //! ```
 //!
 //! - [`token`]: JWT HS256 claims (`doc`, `access`, `exp`, `user`), minting and verification.
-//! - [`gate`]: the pre-upgrade checks, as one [`Gate`] shared by every worker; refusals map to
-//!   HTTP statuses in one place.
+//! - [`gate`]: the pre-upgrade checks, as one [`Gate`] shared by every worker.
+//! - [`refusal`]: why a request was refused; each [`Refusal`] maps to one HTTP status and
+//!   problem `code` there.
+//! - [`authorize`]: the [`Authorize`] hook an embedding application sets to decide access with
+//!   its own authentication instead of Weft tokens.
 //! - [`mint`]: `POST /api/v1/tokens`, a backend minting tokens with `WEFT_ADMIN_KEY`.
 //! - [`limits`]: connection counting (RAII permits), the per-connection token buckets and the
 //!   awareness screening both endpoints share.
 //!
 //! This module must not touch documents or the store: it only admits, refuses and counts.
 
+pub mod authorize;
 pub mod gate;
 pub mod limits;
 pub mod mint;
+pub mod refusal;
 pub mod token;
 
 use std::time::Duration;
 
-pub use gate::{Admission, ApiTarget, Gate, Refusal, SessionLimits};
+pub use authorize::{Authorize, Decision, DenyStatus};
+pub use gate::{Admission, ApiTarget, Gate, Grant, SessionLimits};
+pub use refusal::Refusal;
 pub use token::{Access, Claims, Keys, TokenError};
 
 /// Default most open connections to one document (far above a real editing room; the

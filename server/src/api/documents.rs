@@ -149,7 +149,7 @@ pub async fn create(
             let body = body.into_inner();
             let name = DocName::parse(&body.name)
                 .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid-name", &e.to_string()))?;
-            authorize(&req, &gate, ApiTarget::Doc(&name), Access::Write)?;
+            authorize(&req, &gate, ApiTarget::Doc(&name), Access::Write).await?;
             let initial = match (body.update, body.text) {
                 (Some(_), Some(_)) => {
                     return Err(problem(
@@ -195,8 +195,10 @@ pub async fn create(
                 webhooks.event("document.created", &name, json!({}));
             }
             let doc = existing(&registry, &gate, &name).await?;
+            // Relative to where the API is mounted (an embedding app may put it under a scope).
             let location = format!(
-                "/api/v1/documents/{}",
+                "{}/{}",
+                req.path().trim_end_matches('/'),
                 percent_encoding::utf8_percent_encode(
                     name.as_str(),
                     percent_encoding::NON_ALPHANUMERIC
@@ -224,7 +226,7 @@ pub async fn list(
         "list",
         async {
             let prefix = query.prefix.clone().unwrap_or_default();
-            authorize(&req, &gate, ApiTarget::Prefix(&prefix), Access::Read)?;
+            authorize(&req, &gate, ApiTarget::Prefix(&prefix), Access::Read).await?;
             let limit = query.limit.unwrap_or(100).clamp(1, 1000);
             let mut page = registry
                 .store()
@@ -270,7 +272,7 @@ pub async fn meta(
     finish(
         "meta",
         async {
-            let name = target(&req, &gate, Access::Read)?;
+            let name = target(&req, &gate, Access::Read).await?;
             let doc = existing(&registry, &gate, &name).await?;
             Ok(HttpResponse::Ok().json(doc))
         }
@@ -294,7 +296,7 @@ pub async fn delete(
     finish(
         "delete",
         async {
-            let name = target(&req, &gate, Access::Write)?;
+            let name = target(&req, &gate, Access::Write).await?;
             existing(&registry, &gate, &name).await?;
             let deleted = ask(&registry, &name, |doc| async move { doc.delete().await })
                 .await?
@@ -381,7 +383,7 @@ pub async fn content(
     finish(
         "content",
         async {
-            let name = target(&req, &gate, Access::Read)?;
+            let name = target(&req, &gate, Access::Read).await?;
             existing(&registry, &gate, &name).await?;
             let state = ask(&registry, &name, |doc| async move { doc.read(None).await }).await?;
             render(doc_from(state).await?, &query).await
@@ -407,7 +409,7 @@ pub async fn get_update(
     finish(
         "get_update",
         async {
-            let name = target(&req, &gate, Access::Read)?;
+            let name = target(&req, &gate, Access::Read).await?;
             let sv = match &query.sv {
                 Some(raw) => Some(
                     decode_base64(raw)
@@ -455,7 +457,7 @@ pub async fn post_update(
     finish(
         "post_update",
         async {
-            let name = target(&req, &gate, Access::Write)?;
+            let name = target(&req, &gate, Access::Write).await?;
             existing(&registry, &gate, &name).await?;
             let applied = apply(&registry, &name, &body).await?;
             Ok(HttpResponse::Ok().json(Applied { applied }))

@@ -257,7 +257,7 @@ pub(crate) fn unavailable() -> HttpResponse {
 
 /// The document named by the `{name}` segment, after the access check (`need` = write for
 /// calls that change it).
-pub(crate) fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiResult<DocName> {
+pub(crate) async fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiResult<DocName> {
     let raw = req.match_info().get("name").unwrap_or_default();
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| {
         problem(
@@ -268,17 +268,20 @@ pub(crate) fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiResult<
     })?;
     let name = DocName::parse(&decoded)
         .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid-name", &e.to_string()))?;
-    authorize(req, gate, ApiTarget::Doc(&name), need)?;
+    authorize(req, gate, ApiTarget::Doc(&name), need).await?;
     Ok(name)
 }
 
-pub(crate) fn authorize(
+pub(crate) async fn authorize(
     req: &HttpRequest,
     gate: &Gate,
     target: ApiTarget<'_>,
     need: Access,
 ) -> ApiResult<()> {
-    let access = gate.api_access(req, target).map_err(|r| r.response())?;
+    let access = gate
+        .api_access(req, target)
+        .await
+        .map_err(|r| r.response())?;
     if need == Access::Write && access == Access::Read {
         return Err(problem(
             StatusCode::FORBIDDEN,

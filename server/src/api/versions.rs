@@ -105,7 +105,7 @@ pub async fn list(
     finish(
         "versions_list",
         async {
-            let name = target(&req, &gate, Access::Read)?;
+            let name = target(&req, &gate, Access::Read).await?;
             exists(&registry, &name).await?;
             let versions = registry
                 .store()
@@ -138,7 +138,7 @@ pub async fn create(
     finish(
         "versions_create",
         async {
-            let name = target(&req, &gate, Access::Write)?;
+            let name = target(&req, &gate, Access::Write).await?;
             let label = body.map(|b| b.into_inner()).unwrap_or_default().label;
             if label.as_ref().is_some_and(|l| l.len() > LABEL_MAX) {
                 return Err(problem(
@@ -181,7 +181,7 @@ pub async fn content(
     finish(
         "version_content",
         async {
-            let name = target(&req, &gate, Access::Read)?;
+            let name = target(&req, &gate, Access::Read).await?;
             let id = version_id(&req)?;
             let state = version_state(&registry, &name, id).await?;
             render(doc_from(state).await?, &query).await
@@ -208,7 +208,7 @@ pub async fn update(
     finish(
         "version_update",
         async {
-            let name = target(&req, &gate, Access::Read)?;
+            let name = target(&req, &gate, Access::Read).await?;
             let id = version_id(&req)?;
             let state = version_state(&registry, &name, id).await?;
             Ok(HttpResponse::Ok()
@@ -239,7 +239,7 @@ pub async fn restore(
     finish(
         "version_restore",
         async {
-            let name = target(&req, &gate, Access::Write)?;
+            let name = target(&req, &gate, Access::Write).await?;
             let id = version_id(&req)?;
             exists(&registry, &name).await?;
             let state = version_state(&registry, &name, id).await?;

@@ -76,6 +76,8 @@ pub(crate) struct Actor {
     behind: bool,
     /// Sessions on other nodes with presence here, by node.
     remote_sessions: HashMap<String, HashSet<SessionId>>,
+    /// The document was loaded: its end (however it comes) is reported as `unloaded`.
+    loaded: bool,
 }
 
 enum AfterCommit {
@@ -93,6 +95,9 @@ impl Drop for Actor {
     fn drop(&mut self) {
         if self.failures > 0 {
             self.registry.set_failing(false);
+        }
+        if let Some(events) = self.registry.webhooks().filter(|_| self.loaded) {
+            events.unloaded(&self.name);
         }
     }
 }
@@ -130,6 +135,7 @@ impl Actor {
             position: 0,
             behind: false,
             remote_sessions: HashMap::new(),
+            loaded: false,
         }
     }
 
@@ -230,6 +236,10 @@ impl Actor {
             ))
             .with_max_pending_bytes(settings.max_pending_bytes);
         debug!(log_entries = self.log.entries, "document loaded");
+        self.loaded = true;
+        if let Some(events) = self.registry.webhooks() {
+            events.loaded(&self.name);
+        }
         Ok(())
     }
 

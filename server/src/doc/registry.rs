@@ -126,7 +126,7 @@ impl Registry {
         }
     }
 
-    /// Where document events go, when webhooks are configured.
+    /// Where document events go, when a webhook URL or in-process hooks are configured.
     pub fn webhooks(&self) -> Option<&Webhooks> {
         self.inner.webhooks.as_ref()
     }

@@ -10,7 +10,8 @@
 //! - [`codec`]: the name-prefixed framing, auth / sync-status / close messages; y-protocols
 //!   bodies go through `weft_crdt::codec` unchanged.
 //! - [`session`]: the multiplexed loop (one member of an actor per open document), auth per
-//!   document through `access::Gate`, SyncStatus acknowledgements, keepalive.
+//!   document through `access::Gate` (tokens, or the embedder's `Authorize` hook given the
+//!   upgrade request and the Auth message's token), SyncStatus acknowledgements, keepalive.
 //!
 //! Only the Origin check runs before the upgrade: the URL names no document and the tokens
 //! arrive in Auth messages, one per document. The module never touches the store or a
@@ -47,18 +48,17 @@ pub async fn hocuspocus_route(
         .aggregate_continuations()
         .max_continuation_size(settings.max_message_size);
     let conn = registry.next_session_id().0;
-    let peer = req.peer_addr();
     let span = info_span!(
         "hocuspocus",
         conn,
-        peer = peer.map(|a| a.to_string()).unwrap_or_default()
+        peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default()
     );
     let session = HpSession::new(
         conn,
         registry.get_ref().clone(),
         settings.get_ref().clone(),
         gate.get_ref().clone(),
-        peer.map(|a| a.ip()),
+        req,
     );
     // As for `/ws`: the session lives on this worker beside its socket; actors are elsewhere.
     actix_web::rt::spawn(session.run(ws, stream).instrument(span));

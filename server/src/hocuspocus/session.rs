@@ -5,8 +5,8 @@
 //!  socket ◄──key ++ frame── SelectAll of every document's outbound queue ◄───────────── actors
 //! ```
 //!
-//! A document opens on its Auth message (or, when Weft runs open, on its first message: v2
-//! providers without a token send none). Each open document is a separate member of its actor,
+//! A document opens on its Auth message (or, when Weft runs open or an embedder's hook admits
+//! it without a token, on its first message: v2 providers without a token send none). Each open document is a separate member of its actor,
 //! with its own [`SessionId`], bounded outbound queue, access and expiry; frames from the
 //! actor get the document's routing key prefixed. The connection-level rules of the
 //! y-websocket session hold for the whole socket: malformed input (1002/1007), text frames
@@ -20,9 +20,9 @@
 //! least as strong; a commit-level acknowledgement needs a barrier command in `doc`.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::time::Duration;
 
+use actix_web::HttpRequest;
 use actix_ws::{AggregatedMessageStream, CloseReason};
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream, PollNext, SelectAll, StreamExt};
@@ -34,7 +34,7 @@ use weft_crdt::{DocName, Inbound, SessionId};
 
 use super::codec::{self, Frame, Message};
 use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
-use crate::access::{Access, Admission, Gate, Refusal, SessionLimits, TokenError};
+use crate::access::{Access, Admission, Gate, Refusal, SessionLimits};
 use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
 use crate::ws::close;
 use crate::ws::frames::{self, Incoming};
@@ -88,7 +88,10 @@ pub struct HpSession {
     limits: SessionLimits,
     /// Awareness size and rate for the whole socket (every document on it), as on `/ws`.
     awareness: AwarenessLimiter,
-    peer_ip: Option<IpAddr>,
+    /// The upgrade request: each document is admitted on its Auth message, long after the
+    /// handler returned, and an embedder's `Authorize` hook judges this request (cookies,
+    /// headers) with the token. Kept on this worker with the session (it is `!Send`).
+    req: HttpRequest,
     docs: HashMap<String, OpenDoc>,
     /// Keys refused since their last Auth: their other messages are dropped without a word.
     denied: HashSet<String>,
@@ -102,7 +105,7 @@ impl HpSession {
         registry: Registry,
         settings: WsSettings,
         gate: Gate,
-        peer_ip: Option<IpAddr>,
+        req: HttpRequest,
     ) -> Self {
         let limits = gate.session_limits();
         HpSession {
@@ -117,7 +120,7 @@ impl HpSession {
             registry,
             settings,
             gate,
-            peer_ip,
+            req,
             docs: HashMap::new(),
             denied: HashSet::new(),
             next_slot: 1,
@@ -260,7 +263,8 @@ impl HpSession {
                     return Ok(()); // already told; it may re-send Auth
                 }
                 // v2 providers without a token send no Auth: when Weft runs open, the first
-                // message opens the document; with a secret it is refused (token required).
+                // message opens the document; with a secret it is refused (token required);
+                // an embedder's hook decides from the upgrade request alone.
                 self.open(ws, key.clone(), None).await?;
                 if self.docs.contains_key(&key) {
                     self.on_open_doc(ws, key, Message::Yjs(messages), bytes)
@@ -298,7 +302,7 @@ impl HpSession {
                     .await;
             }
         };
-        let admission = match self.gate.admit_in_band(token, &name, self.peer_ip) {
+        let admission = match self.gate.admit_in_band(&self.req, token, &name).await {
             Ok(admission) => admission,
             Err(refusal) => return self.deny(ws, key, denial_reason(&refusal)).await,
         };
@@ -468,7 +472,7 @@ impl HpSession {
         let Some(doc) = self.docs.get_mut(&key) else {
             return Ok(());
         };
-        match self.gate.authorize(Some(token), &doc.name) {
+        match self.gate.authorize(&self.req, Some(token), &doc.name).await {
             Ok(grant) => {
                 doc.access = grant.access;
                 doc.expires_at = grant.expires_in.map(|left| Instant::now() + left);
@@ -525,16 +529,10 @@ async fn join(
 }
 
 /// The reason a provider's `authenticationFailed` event carries: the same stable codes as the
-/// HTTP refusals of `/ws` (never token content).
-fn denial_reason(refusal: &Refusal) -> &'static str {
-    use crate::access::limits::LimitHit;
+/// HTTP refusals of `/ws` (never token content), or the embedder's hook's own reason.
+fn denial_reason(refusal: &Refusal) -> &str {
     match refusal {
-        Refusal::Origin => "origin-not-allowed",
-        Refusal::MissingToken => "token-required",
-        Refusal::BadToken(TokenError::Expired) => "token-expired",
-        Refusal::BadToken(TokenError::Invalid) => "token-invalid",
-        Refusal::OutOfScope => "document-not-allowed",
-        Refusal::Limit(LimitHit::PerDocument) => "too-many-connections-to-document",
-        Refusal::Limit(LimitHit::PerIp) => "too-many-connections-from-address",
+        Refusal::Denied { reason, .. } => reason,
+        other => other.code(),
     }
 }

@@ -1,5 +1,6 @@
 //! Accepting a connection: validate the document name (HTTP 400 before any upgrade), pass the
-//! access checks (`access::Gate`: origin 403, token 401/403, connection limits 429), upgrade,
+//! access checks (`access::Gate`: origin 403, token or the embedder's hook 401/403, connection
+//! limits 429), upgrade,
 //! and hand the socket to a session task on this worker.
 
 use std::time::Duration;
@@ -57,7 +58,7 @@ pub async fn ws_route(
     if registry.is_shutting_down() {
         return Ok(HttpResponse::ServiceUnavailable().finish());
     }
-    let admission = match gate.admit(&req, &name) {
+    let admission = match gate.admit(&req, &name).await {
         Ok(admission) => admission,
         Err(refusal) => return Ok(refusal.response()),
     };
