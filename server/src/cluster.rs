@@ -126,7 +126,7 @@ pub enum Remote {
 }
 
 impl Cluster {
-    /// A cluster handle for `node` on the database at `url` (nothing runs until [`start`]).
+    /// A cluster handle for `node` on the database at `url` (nothing runs until [`Cluster::start`]).
     pub fn new(url: &str, args: &ClusterArgs, node: String) -> Result<Cluster, String> {
         let mut config: tokio_postgres::Config = url
             .parse()
