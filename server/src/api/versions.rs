@@ -35,6 +35,8 @@ pub struct Restored {
     pub restored: i64,
     /// False when the document already had that content.
     pub changed: bool,
+    /// The version taken of the restored state (kind `restore`).
+    pub version: Version,
 }
 
 const LABEL_MAX: usize = 200;
@@ -221,7 +223,7 @@ pub async fn update(
 
 /// Restore a version: the live document gets one new update that makes its content equal to
 /// the version's, so connected clients converge to it without reloading. A version of the
-/// restored state is taken (kind `restore`).
+/// restored state is taken (kind `restore`) before the answer.
 #[utoipa::path(post, path = "/api/v1/documents/{name}/versions/{id}/restore", tag = "versions", operation_id = "restore_version",
     params(
         ("name" = String, Path, description = "Document name (a `/` as `%2F`)"),
@@ -247,17 +249,31 @@ pub async fn restore(
                 let state = state.clone();
                 async move {
                     let target = weft_crdt::snapshot::rebuild(&[state]).ok()?;
-                    doc.restore(target, format!("restored version {id}")).await
+                    doc.restore(target).await
                 }
             })
             .await?
             .map_err(refused)?;
+            // The restored state becomes a version of its own before we answer, so a client
+            // that lists versions right after sees it.
+            let label = format!("restored version {id}");
+            let version = ask(&registry, &name, |doc| {
+                let label = label.clone();
+                async move { doc.save_version(VersionKind::Restore, Some(label)).await }
+            })
+            .await?
+            .map_err(store_error)?;
             if let Some(webhooks) = registry.webhooks() {
-                webhooks.event("document.restored", &name, json!({ "version": id }));
+                webhooks.event(
+                    "document.restored",
+                    &name,
+                    json!({ "version": id, "new_version": version.id }),
+                );
             }
             Ok(HttpResponse::Ok().json(Restored {
                 restored: id,
                 changed,
+                version: Version::from(version),
             }))
         }
         .await,

@@ -30,7 +30,7 @@ use super::handle::{Close, Command, JoinError, Member, Refused};
 use super::registry::Registry;
 use super::versions::Versions;
 use crate::cluster::Remote;
-use crate::store::{LogStats, StoreError, VersionKind};
+use crate::store::{LogStats, StoreError};
 use yrs::updates::decoder::Decode;
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
@@ -345,16 +345,8 @@ impl Actor {
                 let result = self.write_from_api(|doc, fx| doc.apply_external(update, fx));
                 self.answer_after_commit(result, reply);
             }
-            Command::Restore {
-                target,
-                label,
-                reply,
-            } => {
+            Command::Restore { target, reply } => {
                 let result = self.write_from_api(|doc, fx| doc.restore(&target, fx));
-                if result.is_ok() {
-                    self.versions
-                        .request(VersionKind::Restore, Some(label), None);
-                }
                 self.answer_after_commit(result, reply);
             }
             Command::SaveVersion { kind, label, reply } => {

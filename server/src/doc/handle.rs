@@ -87,7 +87,6 @@ pub enum Command {
     /// Makes the content equal to `target`'s (a version being restored).
     Restore {
         target: yrs::Doc,
-        label: String,
         reply: oneshot::Sender<Result<bool, Refused>>,
     },
     /// Takes a version now.
@@ -177,13 +176,8 @@ impl DocHandle {
     }
 
     /// Restores `target`'s content; `Ok(false)` when it was already equal.
-    pub async fn restore(&self, target: yrs::Doc, label: String) -> Option<Result<bool, Refused>> {
-        self.ask(|reply| Command::Restore {
-            target,
-            label,
-            reply,
-        })
-        .await
+    pub async fn restore(&self, target: yrs::Doc) -> Option<Result<bool, Refused>> {
+        self.ask(|reply| Command::Restore { target, reply }).await
     }
 
     pub async fn save_version(
