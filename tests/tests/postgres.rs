@@ -159,3 +159,82 @@ async fn document_api_and_versions_on_postgres() {
         .expect("get");
     assert_eq!(gone.status().as_u16(), 404);
 }
+
+/// A Hocuspocus provider's SyncStatus ("saved") comes only once the write is committed: while
+/// PostgreSQL is down the answer waits, and it arrives when PostgreSQL is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hocuspocus_acknowledges_a_write_only_once_it_is_committed() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use weft::hocuspocus::codec::{
+        key_prefix, wrap, AUTH_AUTHENTICATED, AUTH_TOKEN, MSG_AUTH, MSG_SYNC_STATUS,
+    };
+    use yrs::encoding::read::{Cursor, Read};
+    use yrs::encoding::write::Write;
+    use yrs::{Text, Transact};
+
+    let pg = OwnPg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        dir.path(),
+        &["--database-url", &pg.url, "--pg-connect-timeout", "1s"],
+    );
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/hocuspocus", server.port))
+            .await
+            .expect("connect");
+    let key = "hp-acks";
+    let mut auth = key_prefix(key);
+    auth.write_var(MSG_AUTH);
+    auth.write_var(AUTH_TOKEN);
+    auth.write_string("");
+    ws.send(Message::Binary(auth.into())).await.expect("auth");
+    // Reads frames for `key` until one of type `kind` (and sub-type `sub`, if given) arrives.
+    async fn next_of(ws: &mut Ws, key: &str, kind: u64, wait: Duration) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            let Message::Binary(bytes) = msg else {
+                continue;
+            };
+            let mut c = Cursor::new(&bytes);
+            if c.read_string().ok()? != key {
+                continue;
+            }
+            let t: u64 = c.read_var().ok()?;
+            if t == kind {
+                return c.read_var::<u64>().ok().or(Some(0));
+            }
+        }
+    }
+    let authed = next_of(&mut ws, key, MSG_AUTH, SECS5).await;
+    assert_eq!(authed, Some(AUTH_AUTHENTICATED));
+    let update = |s: &str| {
+        let doc = yrs::Doc::new();
+        let t = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        t.push(&mut txn, s);
+        txn.encode_update_v1()
+    };
+    let prefix = key_prefix(key);
+    let frame = wrap(&prefix, &weft_crdt::codec::encode_update(&update("one")));
+    ws.send(Message::Binary(frame.into()))
+        .await
+        .expect("update");
+    let ack = next_of(&mut ws, key, MSG_SYNC_STATUS, SECS5).await;
+    assert_eq!(ack, Some(1), "committed and acknowledged");
+
+    pg.stop();
+    let frame = wrap(&prefix, &weft_crdt::codec::encode_update(&update("two")));
+    ws.send(Message::Binary(frame.into()))
+        .await
+        .expect("update");
+    let early = next_of(&mut ws, key, MSG_SYNC_STATUS, Duration::from_millis(1500)).await;
+    assert_eq!(early, None, "no acknowledgement while the store is down");
+    pg.resume();
+    let late = next_of(&mut ws, key, MSG_SYNC_STATUS, SECS15).await;
+    assert_eq!(late, Some(1), "acknowledged once committed");
+}

@@ -89,6 +89,7 @@ enum AfterCommit {
         changed: bool,
         reply: oneshot::Sender<Result<bool, Refused>>,
     },
+    Barrier(oneshot::Sender<()>),
 }
 
 impl Drop for Actor {
@@ -354,6 +355,7 @@ impl Actor {
             }
             Command::Delete { reply } => self.deleting = Some(reply),
             Command::Remote(what) => self.remote(what),
+            Command::Barrier { reply } => self.after_commit.push(AfterCommit::Barrier(reply)),
         }
     }
 
@@ -655,6 +657,9 @@ impl Actor {
                 }
                 AfterCommit::Applied { changed, reply } => {
                     let _ = reply.send(Ok(changed));
+                }
+                AfterCommit::Barrier(reply) => {
+                    let _ = reply.send(());
                 }
             }
         }

@@ -101,6 +101,10 @@ pub enum Command {
     },
     /// From another node of the cluster.
     Remote(Remote),
+    /// Answered once everything handled before it is committed (write acknowledgements).
+    Barrier {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Why the actor refused an update from the API.
@@ -187,6 +191,14 @@ impl DocHandle {
     ) -> Option<Result<VersionMeta, StoreError>> {
         self.ask(|reply| Command::SaveVersion { kind, label, reply })
             .await
+    }
+
+    /// Resolves once every message this actor received before it is committed; an error
+    /// if the actor stopped first.
+    pub async fn barrier(&self) -> oneshot::Receiver<()> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Command::Barrier { reply }).await;
+        rx
     }
 
     /// Passes on what another node did (see `cluster`).

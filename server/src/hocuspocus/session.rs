@@ -15,9 +15,9 @@
 //! provider reconnects and resyncs every document.
 //!
 //! Acknowledgements: every sync step 2 and update is answered with SyncStatus, `true` once the
-//! document actor has accepted it (it commits it before any other client can see it), `false`
-//! when refused (read-only). Hocuspocus itself answers after applying in memory, so this is at
-//! least as strong; a commit-level acknowledgement needs a barrier command in `doc`.
+//! document actor has **committed** it (a barrier command answered after the commit), `false`
+//! when refused (read-only). A provider that shows "saved" has its change in the store, even if
+//! the server is killed the next instant; Hocuspocus itself answers after applying in memory.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -72,6 +72,8 @@ enum Out {
     Frame(Bytes),
     /// The actor asked us to close (`Ok`), or dropped us (`Err`: it stopped).
     Closed(Result<Close, oneshot::error::RecvError>),
+    /// SyncStatus answers whose writes are now committed.
+    Committed(Vec<bool>),
 }
 
 /// Why the loop ended; decides the close frame.
@@ -176,6 +178,26 @@ impl HpSession {
                             break End::Close(close::from_actor(why));
                         }
                         Out::Closed(Err(_)) => break End::Close(close::unavailable("document closed")),
+                        Out::Committed(acks) => {
+                            if doc.step1_pending > 0 {
+                                // The provider counts itself synced when its unsynced changes
+                                // reach 0 as well as on our step 2: an answer must not overtake
+                                // the step 2 still on its way, or the provider would call
+                                // itself synced while empty.
+                                doc.held_acks.extend(acks);
+                                continue;
+                            }
+                            let mut gone = false;
+                            for ok in acks {
+                                if ws.binary(codec::sync_status(&key, ok)).await.is_err() {
+                                    gone = true;
+                                    break;
+                                }
+                            }
+                            if gone {
+                                break End::Gone;
+                            }
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
@@ -442,15 +464,18 @@ impl HpSession {
             info!(doc = %doc.name, "write refused: read-only");
             crate::metrics::refused("read_only_write");
         }
-        if doc.step1_pending > 0 {
-            // The provider counts itself synced when its unsynced changes reach 0 as well as
-            // on our step 2: an answer must not overtake the step 2 still held by the actor
-            // (it waits for a commit), or the provider would call itself synced while empty.
-            doc.held_acks.extend(acks);
-        } else {
-            for ok in acks {
-                send(ws, codec::sync_status(key, ok)).await?;
-            }
+        if !acks.is_empty() {
+            // Answered when the actor has committed everything sent so far (see `Out::Committed`).
+            let barrier = doc.handle.barrier().await;
+            let (key, slot) = (key.to_string(), doc.slot);
+            self.outbound.push(Box::pin(stream::once(async move {
+                let acks = if barrier.await.is_ok() {
+                    acks
+                } else {
+                    Vec::new()
+                };
+                (key, slot, Out::Committed(acks))
+            })));
         }
         if echo {
             // Hocuspocus echoes awareness to its sender too; a provider that hears nothing
