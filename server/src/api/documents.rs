@@ -110,7 +110,7 @@ pub(crate) fn refused(r: Refused) -> HttpResponse {
 }
 
 /// The document's metadata, or 404.
-async fn existing(registry: &Registry, gate: &Gate, name: &DocName) -> ApiResult<Document> {
+pub(crate) async fn existing(registry: &Registry, gate: &Gate, name: &DocName) -> ApiResult<Document> {
     match registry.store().meta(name).await.map_err(store_error)? {
         Some(meta) => Ok(Document::new(meta, gate.connections(name))),
         None => Err(not_found(name).into()),

@@ -7,8 +7,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 use weft_crdt::DocName;
 
-use super::documents::{doc_from, refused, render, ContentQuery};
-use super::{ask, finish, not_found, store_error, target, ApiResult, Problem, Version};
+use super::documents::{doc_from, existing, refused, render, ContentQuery};
+use super::{ask, finish, store_error, target, ApiResult, Problem, Version};
 use crate::access::{Access, Gate};
 use crate::doc::Registry;
 use crate::http::problem::problem;
@@ -57,13 +57,6 @@ fn version_id(req: &HttpRequest) -> ApiResult<i64> {
     Ok(id)
 }
 
-async fn exists(registry: &Registry, name: &DocName) -> ApiResult<()> {
-    match registry.store().meta(name).await.map_err(store_error)? {
-        Some(_) => Ok(()),
-        None => Err(not_found(name).into()),
-    }
-}
-
 /// The state of version `id` as one update.
 async fn version_state(registry: &Registry, name: &DocName, id: i64) -> ApiResult<Vec<u8>> {
     let Some((_, parts)) = registry
@@ -108,7 +101,7 @@ pub async fn list(
         "versions_list",
         async {
             let name = target(&req, &gate, Access::Read).await?;
-            exists(&registry, &name).await?;
+            existing(&registry, &gate, &name).await?;
             let versions = registry
                 .store()
                 .versions(&name)
@@ -150,7 +143,7 @@ pub async fn create(
                 )
                 .into());
             }
-            exists(&registry, &name).await?;
+            existing(&registry, &gate, &name).await?;
             let version = ask(&registry, &name, |doc| {
                 let label = label.clone();
                 async move { doc.save_version(VersionKind::Manual, label).await }
@@ -243,7 +236,7 @@ pub async fn restore(
         async {
             let name = target(&req, &gate, Access::Write).await?;
             let id = version_id(&req)?;
-            exists(&registry, &name).await?;
+            existing(&registry, &gate, &name).await?;
             let state = version_state(&registry, &name, id).await?;
             let changed = ask(&registry, &name, |doc| {
                 let state = state.clone();
