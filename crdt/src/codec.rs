@@ -165,11 +165,21 @@ fn check_count(body: &[u8], min_entry: usize, what: &str) -> Result<(), String> 
     Ok(())
 }
 
-/// Decodes a v1 update. yrs has panicked on malformed updates before (y-crdt #415), so a
-/// panic here is caught and reported as a bad update: the decode touches no shared state.
-fn decode_update(body: &[u8]) -> Result<Update, DecodeError> {
+/// Decodes a v1 update from an untrusted client. yrs has panicked on malformed updates
+/// before (y-crdt #415), so a panic here is caught and reported as a bad update: the decode
+/// touches no shared state.
+///
+/// The update is also *normalized* (merged with nothing, as `Y.mergeUpdates` would): its
+/// blocks end up sorted, one run per client, without overlaps. yrs 0.28.1 trusts that shape:
+/// an update that lists the same client twice with overlapping clocks makes
+/// `BlockStore::push` free an integrated item it takes for a placeholder, a use-after-free
+/// the `apply_update` fuzz target found (`fuzz/known-issues/`). Normalizing costs one pass
+/// over the decoded blocks.
+pub fn decode_update(body: &[u8]) -> Result<Update, DecodeError> {
     check_count(body, 3, "update").map_err(DecodeError::BadUpdate)?;
-    match catch_unwind(AssertUnwindSafe(|| Update::decode_v1(body))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        Update::decode_v1(body).map(|u| Update::merge_updates([u]))
+    })) {
         Ok(Ok(update)) => Ok(update),
         Ok(Err(e)) => Err(DecodeError::BadUpdate(e.to_string())),
         Err(_) => Err(DecodeError::BadUpdate("decoder panicked".into())),

@@ -11,6 +11,9 @@
 //! - `apply_update-panic-in-cleanup`: yrs panics inside `apply_update` and the transaction's
 //!   commit-on-drop panics again while unwinding, which aborted the process; the transaction
 //!   is now forgotten instead and the document poisoned until rebuilt.
+//! - `apply_update-duplicate-client-use-after-free`: an update listing the same client three
+//!   times at the same clock made yrs 0.28.1 free an integrated item (heap-use-after-free under
+//!   AddressSanitizer); updates are normalized in `codec::decode_update` now.
 
 use std::path::Path;
 
@@ -59,4 +62,15 @@ fn every_fuzz_finding_is_handled() {
         "expected the stored findings in {}",
         dir.display()
     );
+}
+
+/// The use-after-free input reaches yrs as one block per clock, whatever it declared.
+#[test]
+fn duplicate_client_sections_are_normalized_away() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let bytes = std::fs::read(dir.join("apply_update-duplicate-client-use-after-free"))
+        .expect("stored input");
+    let update = weft_crdt::codec::decode_update(&bytes).expect("decodes");
+    let shown = format!("{update:?}");
+    assert_eq!(shown.matches("<1#1>").count(), 1, "{shown}");
 }

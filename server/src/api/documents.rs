@@ -6,9 +6,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
+use weft_crdt::codec::decode_update;
 use weft_crdt::DocName;
 use yrs::updates::decoder::Decode;
-use yrs::{StateVector, Text, Transact, Update};
+use yrs::{StateVector, Text, Transact};
 
 use super::{ask, authorize, finish, not_found, store_error, target, ApiResult, Document, Problem};
 use crate::access::{Access, ApiTarget, Gate};
@@ -110,7 +111,11 @@ pub(crate) fn refused(r: Refused) -> HttpResponse {
 }
 
 /// The document's metadata, or 404.
-pub(crate) async fn existing(registry: &Registry, gate: &Gate, name: &DocName) -> ApiResult<Document> {
+pub(crate) async fn existing(
+    registry: &Registry,
+    gate: &Gate,
+    name: &DocName,
+) -> ApiResult<Document> {
     match registry.store().meta(name).await.map_err(store_error)? {
         Some(meta) => Ok(Document::new(meta, gate.connections(name))),
         None => Err(not_found(name).into()),
@@ -120,9 +125,9 @@ pub(crate) async fn existing(registry: &Registry, gate: &Gate, name: &DocName) -
 /// Applies `update` through the document's actor (committed and broadcast like a client's).
 async fn apply(registry: &Registry, name: &DocName, update: &[u8]) -> ApiResult<bool> {
     // Decoded per attempt: a `yrs::Update` cannot be cloned.
-    Update::decode_v1(update).map_err(|e| invalid_update(&e.to_string()))?;
+    decode_update(update).map_err(|e| invalid_update(&e.to_string()))?;
     ask(registry, name, |doc| async move {
-        let update = Update::decode_v1(update).ok()?;
+        let update = decode_update(update).ok()?;
         doc.apply(update).await
     })
     .await?
@@ -173,7 +178,7 @@ pub async fn create(
                 (None, None) => None,
             };
             if let Some(update) = &initial {
-                Update::decode_v1(update).map_err(|e| invalid_update(&e.to_string()))?;
+                decode_update(update).map_err(|e| invalid_update(&e.to_string()))?;
             }
             let store = registry.store();
             if !store.create(&name).await.map_err(store_error)? {
