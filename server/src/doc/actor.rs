@@ -12,6 +12,9 @@
 //!
 //! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
 //! (`Close::SlowConsumer`) and resyncs on reconnect.
+//!
+//! Beside the sessions: `requests` (the document API's writes and deletes) and `cluster`
+//! (catching up with other nodes' commits, relaying presence).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,9 +32,10 @@ use super::fanout::{self, Peer};
 use super::handle::{Close, Command, JoinError, Member, Refused};
 use super::registry::Registry;
 use super::versions::Versions;
-use crate::cluster::Remote;
 use crate::store::{LogStats, StoreError};
-use yrs::updates::decoder::Decode;
+
+mod cluster;
+mod requests;
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
@@ -359,171 +363,6 @@ impl Actor {
         }
     }
 
-    /// What another node of the cluster did.
-    fn remote(&mut self, what: Remote) {
-        match what {
-            Remote::Committed(position) => self.behind |= position > self.position,
-            Remote::CatchUp => self.behind = true,
-            Remote::Awareness {
-                node,
-                session,
-                frame,
-            } => {
-                let Ok(messages) = weft_crdt::codec::decode_frame(&frame) else {
-                    return;
-                };
-                for msg in messages {
-                    if !matches!(msg, weft_crdt::Inbound::Awareness(_)) {
-                        continue;
-                    }
-                    let mut fx = Effects::default();
-                    if self
-                        .doc
-                        .handle(session, msg, self.now_ms(), &mut fx)
-                        .is_ok()
-                        && !fx.broadcast.is_empty()
-                    {
-                        fx.persist.clear();
-                        self.held.push((None, fx));
-                    }
-                }
-                self.remote_sessions
-                    .entry(node)
-                    .or_default()
-                    .insert(session);
-            }
-            Remote::NodeGone(node) => {
-                let now = self.now_ms();
-                for session in self.remote_sessions.remove(&node).unwrap_or_default() {
-                    let mut fx = Effects::default();
-                    self.doc.session_left(session, now, &mut fx);
-                    if !fx.is_empty() {
-                        self.held.push((None, fx));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Cluster mode: tells the other nodes about a local session's presence change.
-    fn relay_presence(&self, from: SessionId, fx: &Effects) {
-        if let Some(cluster) = self.registry.cluster() {
-            for frame in &fx.broadcast {
-                cluster.publish_awareness(&self.name, from, frame);
-            }
-        }
-    }
-
-    /// Cluster mode: integrates what other nodes committed after our log position, in order,
-    /// and sends it to our sessions. If compaction merged entries we never read, the whole
-    /// document is reloaded and merged instead (CRDT merges ignore what we already have).
-    async fn catch_up(&mut self) {
-        if !self.behind || !self.unsaved.is_empty() || self.doc.is_poisoned() {
-            return;
-        }
-        let store = self.registry.store().clone();
-        let entries = match store.read_after(&self.name, self.position).await {
-            Ok(Some(entries)) => entries,
-            Ok(None) => match store.load(&self.name).await {
-                Ok(stored) => {
-                    crate::metrics::cluster_catchup(stored.parts.len(), true);
-                    let position = stored.log.position;
-                    for part in stored.parts {
-                        self.integrate_remote(&part);
-                    }
-                    self.position = self.position.max(position);
-                    self.behind = false;
-                    self.send_held();
-                    return;
-                }
-                Err(e) => return warn!(error = %e, "cluster reload failed; will retry"),
-            },
-            Err(e) => return warn!(error = %e, "cluster catch-up failed; will retry"),
-        };
-        crate::metrics::cluster_catchup(entries.len(), false);
-        for (position, update) in entries {
-            if position > self.position {
-                self.integrate_remote(&update);
-                self.position = position;
-            }
-        }
-        self.behind = false;
-        self.send_held();
-    }
-
-    /// Applies an update another node already committed: broadcast here, never stored again.
-    fn integrate_remote(&mut self, update: &[u8]) {
-        let Ok(update) = yrs::Update::decode_v1(update) else {
-            return warn!("undecodable entry in the log; skipped");
-        };
-        let mut fx = Effects::default();
-        match self.doc.apply_external(update, &mut fx) {
-            Ok(()) => {
-                self.approx_size += fx.persist.iter().map(Vec::len).sum::<usize>();
-                fx.persist.clear();
-                if !fx.is_empty() {
-                    self.held.push((None, fx));
-                }
-            }
-            Err(e) => warn!(error = %e, "a committed update from another node failed to apply"),
-        }
-    }
-
-    /// A write that comes from the API rather than a session: the same checks (store behind,
-    /// invalid update, size limit) answered as a [`Refused`] instead of a close. `Ok(true)`
-    /// when it changed the document.
-    fn write_from_api(
-        &mut self,
-        write: impl FnOnce(&mut Document, &mut Effects) -> Result<(), ApplyError>,
-    ) -> Result<bool, Refused> {
-        let settings = self.registry.settings();
-        if self.unsaved_bytes > settings.max_unsaved {
-            return Err(Refused::StoreBehind);
-        }
-        let max_size = settings.max_document_size;
-        let mut fx = Effects::default();
-        match write(&mut self.doc, &mut fx) {
-            Ok(()) => {}
-            Err(ApplyError::Poisoned) => return Err(Refused::Recovering),
-            Err(e) => {
-                if matches!(e, ApplyError::Panicked) {
-                    crate::metrics::caught_panic();
-                }
-                warn!(error = %e, "invalid update from the API; refused");
-                self.needs_rebuild = true;
-                return Err(Refused::Invalid(e));
-            }
-        }
-        let added: usize = fx.persist.iter().map(Vec::len).sum();
-        if added > 0 && self.approx_size + added > max_size {
-            warn!(
-                size = self.approx_size,
-                added,
-                limit = max_size,
-                "API write over the document size limit; refused"
-            );
-            self.needs_rebuild = true;
-            return Err(Refused::TooLarge { limit: max_size });
-        }
-        self.stage(None, fx);
-        Ok(added > 0)
-    }
-
-    fn answer_after_commit(
-        &mut self,
-        result: Result<bool, Refused>,
-        reply: oneshot::Sender<Result<bool, Refused>>,
-    ) {
-        match result {
-            Ok(changed) => self
-                .after_commit
-                .push(AfterCommit::Applied { changed, reply }),
-            Err(refused) => {
-                let _ = reply.send(Err(refused));
-            }
-        }
-    }
-
     /// Queues what a handled message produced: its updates for the next commit, its frames
     /// to be sent after it.
     fn stage(&mut self, from: Option<SessionId>, mut fx: Effects) {
@@ -688,33 +527,6 @@ impl Actor {
         }
         // The removals of their presence are new effects; they carry no updates.
         self.send_held();
-    }
-
-    /// Closes every session with 4404, removes the document from the store, then leaves the
-    /// registry (in that order: a joiner that arrives meanwhile retries and finds it gone).
-    async fn delete(&mut self, reply: oneshot::Sender<Result<bool, StoreError>>) {
-        for (_, mut peer) in self.peers.drain() {
-            if let Some(close) = peer.close.take() {
-                let _ = close.send(Close::Deleted);
-            }
-        }
-        crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
-        self.unsaved.clear();
-        self.unsaved_bytes = 0;
-        self.held.clear();
-        let result = self.registry.store().delete(&self.name).await;
-        match &result {
-            Ok(_) => info!("document deleted"),
-            Err(e) => warn!(error = %e, "document delete failed"),
-        }
-        let _ = reply.send(result);
-        self.registry.remove_if(&self.name, self.id);
-        self.rx.close();
-        while let Some(cmd) = self.rx.recv().await {
-            if let Command::Join { reply, .. } = cmd {
-                let _ = reply.send(Err(JoinError::Retired));
-            }
-        }
     }
 
     /// After a refused update the in-memory document may hold part of it: rebuild it from
