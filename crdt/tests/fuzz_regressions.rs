@@ -14,21 +14,28 @@
 //! - `apply_update-duplicate-client-use-after-free`: an update listing the same client three
 //!   times at the same clock made yrs 0.28.1 free an integrated item (heap-use-after-free under
 //!   AddressSanitizer); updates are normalized in `codec::decode_update` now.
+//! - `apply_update-panic-after-normalizing`: yrs accepts the update, then panics in the
+//!   transaction's commit (`ClientBlockList::find_index`), which ran outside the guard when the
+//!   transaction was dropped; the commit runs inside it now.
 
 use std::path::Path;
 
 use weft_crdt::codec::{decode_frame, encode_update};
 use weft_crdt::{Document, Effects, SessionId};
-use yrs::{Doc, Map, Text, Transact};
+use yrs::{Array, Doc, Map, Text, Transact};
 
+/// The document the `apply_update` target seeds (keep the two alike).
 fn seeded() -> Document {
     let doc = Doc::new();
     let text = doc.get_or_insert_text("t");
     let map = doc.get_or_insert_map("m");
+    let array = doc.get_or_insert_array("a");
     {
         let mut txn = doc.transact_mut();
         text.push(&mut txn, "hello fuzz");
         map.insert(&mut txn, "k", "v");
+        array.push_back(&mut txn, 1.5);
+        text.remove_range(&mut txn, 2, 3);
     }
     Document::from_doc(doc)
 }
