@@ -17,6 +17,10 @@
 //! - `apply_update-panic-after-normalizing`: yrs accepts the update, then panics in the
 //!   transaction's commit (`ClientBlockList::find_index`), which ran outside the guard when the
 //!   transaction was dropped; the commit runs inside it now.
+//! - `apply_update-clock-overflow`: block lengths that overflow a u32 clock. A release build of
+//!   yrs wrapped them into a corrupt block list whose next full-state encode panicked outside
+//!   any guard; the workspace builds yrs with overflow checks, so the decode panics (caught:
+//!   a refused update), as it does here in a debug build.
 
 use std::path::Path;
 
