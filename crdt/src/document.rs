@@ -121,15 +121,25 @@ impl Document {
     }
 
     /// The whole document as one v1 update.
-    pub fn encode_state(&self) -> Vec<u8> {
-        self.doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default())
+    pub fn encode_state(&mut self) -> Result<Vec<u8>, ApplyError> {
+        self.encode_diff(&StateVector::default())
     }
 
-    /// The part of the document a peer with state vector `sv` misses.
-    pub fn encode_diff(&self, sv: &StateVector) -> Vec<u8> {
-        self.doc.transact().encode_diff_v1(sv)
+    /// The part of the document a peer with state vector `sv` misses. Guarded like `apply`:
+    /// should yrs panic on a block list it corrupted earlier, the document is poisoned (and
+    /// rebuilt by its actor) instead of the panic ending the actor.
+    pub fn encode_diff(&mut self, sv: &StateVector) -> Result<Vec<u8>, ApplyError> {
+        if self.poisoned {
+            return Err(ApplyError::Poisoned);
+        }
+        let doc = &self.doc;
+        match catch_unwind(AssertUnwindSafe(|| doc.transact().encode_diff_v1(sv))) {
+            Ok(update) => Ok(update),
+            Err(_) => {
+                self.poisoned = true;
+                Err(ApplyError::Panicked)
+            }
+        }
     }
 
     /// Live awareness states.
@@ -149,7 +159,7 @@ impl Document {
             return Err(ApplyError::Poisoned);
         }
         match msg {
-            Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv))),
+            Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv)?)),
             Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
                 if let Some(diff) = self.apply(update)? {
                     fx.broadcast.push(encode_update(&diff));
@@ -418,7 +428,9 @@ mod tests {
                 let d = Doc::new();
                 let t = d.get_or_insert_text("t");
                 d.transact_mut()
-                    .apply_update(Update::decode_v1(&server.encode_state()).expect("state"))
+                    .apply_update(
+                        Update::decode_v1(&server.encode_state().expect("encodes")).expect("state"),
+                    )
                     .expect("apply");
                 let s = t.get_string(&d.transact());
                 s

@@ -194,7 +194,7 @@ impl Actor {
                 }
                 _ = wait_for_job(&mut self.versions) => {
                     self.versions.job_done();
-                    self.versions.start_next(&self.doc, self.registry.store(), &self.name);
+                    self.versions.start_next(&mut self.doc, self.registry.store(), &self.name);
                 }
                 _ = sleep_until(self.retry_at.unwrap_or_else(Instant::now)), if self.retry_at.is_some() => {
                     self.flush().await;
@@ -492,7 +492,16 @@ impl Actor {
                         Some(sv) => self.doc.encode_diff(&sv),
                         None => self.doc.encode_state(),
                     };
-                    let _ = reply.send(state);
+                    match state {
+                        Ok(state) => {
+                            let _ = reply.send(state);
+                        }
+                        Err(e) => {
+                            // The asker gets no answer (503); the document is rebuilt.
+                            error!(error = %e, "document cannot be encoded; rebuilding it");
+                            self.needs_rebuild = true;
+                        }
+                    }
                 }
                 AfterCommit::Applied { changed, reply } => {
                     let _ = reply.send(Ok(changed));
@@ -503,7 +512,7 @@ impl Actor {
             }
         }
         self.versions
-            .start_next(&self.doc, self.registry.store(), &self.name);
+            .start_next(&mut self.doc, self.registry.store(), &self.name);
         self.send_held();
     }
 

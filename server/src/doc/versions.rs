@@ -121,14 +121,20 @@ impl Versions {
     }
 
     /// Starts the next requested version from the document's current (committed) state.
-    pub fn start_next(&mut self, doc: &Document, store: &Arc<dyn Store>, name: &DocName) {
+    pub fn start_next(&mut self, doc: &mut Document, store: &Arc<dyn Store>, name: &DocName) {
         if self.running.is_some() {
             return;
         }
         let Some(req) = self.queue.pop_front() else {
             return;
         };
-        let state = doc.encode_state();
+        let state = match doc.encode_state() {
+            Ok(state) => state,
+            Err(e) => {
+                warn!(doc = %name, error = %e, "no version: the document cannot be encoded");
+                return;
+            }
+        };
         let sv = doc.state_vector().encode_v1();
         let (done, running) = oneshot::channel();
         self.running = Some(running);
