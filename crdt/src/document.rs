@@ -9,6 +9,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
@@ -161,6 +162,7 @@ impl Document {
         match msg {
             Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv)?)),
             Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
+                refuse_gaps(&self.doc, &update)?;
                 if let Some(diff) = self.apply(update)? {
                     fx.broadcast.push(encode_update(&diff));
                     fx.persist.push(diff);
@@ -181,7 +183,15 @@ impl Document {
         Ok(())
     }
 
-    /// Applies an update that does not come from a session (HTTP API, another node).
+    /// Applies an update that does not come from a session but from the same untrusted world
+    /// (the HTTP API): the same rules as a session's update.
+    pub fn apply_untrusted(&mut self, update: Update, fx: &mut Effects) -> Result<(), ApplyError> {
+        refuse_gaps(&self.doc, &update)?;
+        self.apply_external(update, fx)
+    }
+
+    /// Applies an update this server committed itself (another node's log entry, in log
+    /// order), so it may depend on nothing missing.
     pub fn apply_external(&mut self, update: Update, fx: &mut Effects) -> Result<(), ApplyError> {
         if let Some(diff) = self.apply(update)? {
             fx.broadcast.push(encode_update(&diff));
@@ -238,6 +248,7 @@ impl Document {
             return Err(ApplyError::Poisoned);
         }
         let max_pending = self.max_pending_bytes;
+        let update = trim_known(&self.doc, update)?;
         let mut txn = self.doc.transact_mut();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let outcome = txn
@@ -283,6 +294,51 @@ impl Document {
             fx.broadcast.push(encode_changes(&removed));
         }
     }
+}
+
+/// Refuses an untrusted update that starts after what we have of one of its clients (it
+/// depends on changes we never received). yrs would park its items as pending, but it
+/// integrates its garbage-collected ranges at once behind a placeholder, and a later update
+/// overlapping them made yrs 0.28.1 free memory it still used (a fuzzer finding). A correct
+/// client never sends such an update over one connection (its sync step 2 answers our state
+/// vector); one that does is closed and resyncs from our state vector when it reconnects.
+fn refuse_gaps(doc: &Doc, update: &Update) -> Result<(), ApplyError> {
+    let ours = doc.transact().state_vector();
+    match update
+        .state_vector_lower()
+        .iter()
+        .find(|(client, clock)| **clock > ours.get(client))
+    {
+        Some((client, clock)) => Err(ApplyError::Rejected(format!(
+            "the update needs earlier changes of client {client} (it starts at clock {clock}, \
+             the document has {}); reconnect to resync",
+            ours.get(client)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Drops from `update` what `doc` already has, before yrs sees it. yrs 0.28.1 does this itself
+/// by splitting a block that straddles our state and freeing the known half, while the kept half
+/// still points at it: a use-after-free the `apply_update` fuzz target found, reachable by any
+/// update that overlaps what we have (a merged offline update, a full state sent again). Trimming
+/// at the encoding level (`diff_updates_v1`) leaves yrs nothing to split. Only updates that
+/// start below our state vector pay for it (re-encode, diff, decode); a live edit starts at it.
+fn trim_known(doc: &Doc, update: Update) -> Result<Update, ApplyError> {
+    let ours = doc.transact().state_vector();
+    let overlaps = update
+        .state_vector_lower()
+        .iter()
+        .any(|(client, clock)| *clock < ours.get(client));
+    if !overlaps {
+        return Ok(update);
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        let trimmed = yrs::diff_updates_v1(&update.encode_v1(), &ours.encode_v1())
+            .map_err(|e| ApplyError::Rejected(e.to_string()))?;
+        Update::decode_v1(&trimmed).map_err(|e| ApplyError::Rejected(e.to_string()))
+    }))
+    .map_err(|_| ApplyError::Rejected("update could not be trimmed to what is new".into()))?
 }
 
 /// Whether the document can still encode its full state. yrs 0.28.1 accepts some malformed
@@ -467,7 +523,7 @@ mod tests {
     }
 
     #[test]
-    fn updates_waiting_for_dependencies_are_bounded() {
+    fn updates_missing_earlier_changes_are_refused() {
         let client = Doc::new();
         let t = client.get_or_insert_text("t");
         let mut updates = Vec::new();
@@ -476,23 +532,35 @@ mod tests {
             t.push(&mut txn, chunk);
             updates.push(txn.encode_update_v1());
         }
-        // The second update depends on the first, which never arrives.
-        let mut server = Document::default().with_max_pending_bytes(64);
-        let msg = decode_frame(&encode_update(&updates[1]))
-            .expect("frame")
-            .remove(0);
-        let mut fx = Effects::default();
-        assert!(matches!(
-            server.handle(SessionId(1), msg, 0, &mut fx),
-            Err(ApplyError::Rejected(_))
-        ));
-        let mut roomy = Document::default();
-        let msg = decode_frame(&encode_update(&updates[1]))
-            .expect("frame")
-            .remove(0);
-        roomy
-            .handle(SessionId(1), msg, 0, &mut fx)
-            .expect("pending within the bound");
+        // The second update depends on the first, which never arrives: refused (the client
+        // resyncs when it reconnects), whatever the pending bound.
+        for mut server in [
+            Document::default().with_max_pending_bytes(64),
+            Document::default(),
+        ] {
+            let msg = decode_frame(&encode_update(&updates[1]))
+                .expect("frame")
+                .remove(0);
+            let mut fx = Effects::default();
+            let refused = server.handle(SessionId(1), msg, 0, &mut fx);
+            assert!(
+                matches!(&refused, Err(ApplyError::Rejected(why)) if why.contains("earlier changes")),
+                "{refused:?}"
+            );
+            assert!(fx.persist.is_empty());
+        }
+        // In order, both apply.
+        let mut server = Document::default();
+        for update in &updates {
+            let msg = decode_frame(&encode_update(update))
+                .expect("frame")
+                .remove(0);
+            let mut fx = Effects::default();
+            server
+                .handle(SessionId(1), msg, 0, &mut fx)
+                .expect("applies");
+            assert_eq!(fx.persist.len(), 1);
+        }
     }
 
     #[test]
@@ -509,5 +577,53 @@ mod tests {
         server.session_left(SessionId(1), 1, &mut fx);
         assert_eq!(fx.broadcast.len(), 1);
         assert_eq!(server.greeting().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod trim_tests {
+    use super::*;
+    use yrs::{GetString, Text};
+
+    /// A client's full state, squashed into one block, straddles what the server already has:
+    /// only the new part reaches yrs, and the server ends with the client's text.
+    #[test]
+    fn an_update_straddling_our_state_is_trimmed_and_applies() {
+        let client = Doc::with_client_id(7);
+        let text = client.get_or_insert_text("t");
+        let first = {
+            let mut txn = client.transact_mut();
+            text.push(&mut txn, "hel");
+            txn.encode_update_v1()
+        };
+        text.push(&mut client.transact_mut(), "lo");
+        let full = client
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+
+        let mut server = Document::default();
+        let mut fx = Effects::default();
+        server
+            .apply_external(Update::decode_v1(&first).expect("first"), &mut fx)
+            .expect("first applies");
+        let update = Update::decode_v1(&full).expect("full");
+        let ours = server.state_vector();
+        assert!(
+            update
+                .state_vector_lower()
+                .iter()
+                .any(|(c, clock)| *clock < ours.get(c)),
+            "the full state starts below the server's clock"
+        );
+        server
+            .apply_external(update, &mut fx)
+            .expect("full applies");
+        let state = server.encode_state().expect("encodes");
+        let copy = Doc::new();
+        copy.transact_mut()
+            .apply_update(Update::decode_v1(&state).expect("state"))
+            .expect("apply");
+        let t = copy.get_or_insert_text("t");
+        assert_eq!(t.get_string(&copy.transact()), "hello");
     }
 }

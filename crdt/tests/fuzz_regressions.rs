@@ -21,6 +21,15 @@
 //!   yrs wrapped them into a corrupt block list whose next full-state encode panicked outside
 //!   any guard; the workspace builds yrs with overflow checks, so the decode panics (caught:
 //!   a refused update), as it does here in a debug build.
+//! - `apply_update-encode-after-corrupt-state`: a full-state encode that panicked outside any
+//!   guard; encodes are guarded now (the document is poisoned and rebuilt).
+//! - `apply_update-straddling-block-use-after-free`: a garbage-collected range beyond our state
+//!   (integrated at once by yrs, behind a placeholder), then an update overlapping it: yrs split
+//!   the overlapping block and freed the half it still pointed to. Updates that need changes we
+//!   never received are refused now (`document::refuse_gaps`), and overlapping ones are trimmed
+//!   before yrs sees them.
+//! - `decode_frame-panic-in-normalizing`: yrs panics while normalizing an update (caught; the
+//!   frame is refused).
 
 use std::path::Path;
 

@@ -347,7 +347,7 @@ impl Actor {
             }
             Command::Read { sv, reply } => self.after_commit.push(AfterCommit::Read { sv, reply }),
             Command::Apply { update, reply } => {
-                let result = self.write_from_api(|doc, fx| doc.apply_external(update, fx));
+                let result = self.write_from_api(|doc, fx| doc.apply_untrusted(update, fx));
                 self.answer_after_commit(result, reply);
             }
             Command::Restore { target, reply } => {
