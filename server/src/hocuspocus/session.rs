@@ -214,14 +214,7 @@ impl HpSession {
                                 Err(end) => break end,
                             }
                         }
-                        Incoming::Vanished => {
-                            for bytes in frames::unread(&mut stream).await {
-                                if self.on_frame(&mut ws, &bytes).await.is_err() {
-                                    break;
-                                }
-                            }
-                            break End::Gone;
-                        }
+                        Incoming::Vanished => break End::Gone,
                         Incoming::Handled => {}
                         Incoming::Gone => break End::Gone,
                         Incoming::Close(reason) => break End::Close(reason),
@@ -239,6 +232,15 @@ impl HpSession {
                 }
             }
         };
+        if matches!(end, End::Gone) {
+            // The client is gone (closed, dropped, or its socket failed while we wrote to it):
+            // what it had already sent still counts, whichever side noticed first.
+            for bytes in frames::unread(&mut stream).await {
+                if self.on_frame(&mut ws, &bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
         for (_, doc) in self.docs.drain() {
             doc.handle.leave(doc.id).await;
         }

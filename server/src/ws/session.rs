@@ -151,14 +151,7 @@ impl Session {
                                 break end;
                             }
                         }
-                        Incoming::Vanished => {
-                            for bytes in frames::unread(&mut stream).await {
-                                if self.on_frame(&mut ws, &doc, &bytes).await.is_err() {
-                                    break;
-                                }
-                            }
-                            break End::Gone;
-                        }
+                        Incoming::Vanished => break End::Gone,
                         Incoming::Handled => {}
                         Incoming::Gone => break End::Gone,
                         Incoming::Close(reason) => break End::Close(reason),
@@ -176,6 +169,15 @@ impl Session {
                 }
             }
         };
+        if matches!(end, End::Gone) {
+            // The client is gone (closed, dropped, or its socket failed while we wrote to it):
+            // what it had already sent still counts, whichever side noticed first.
+            for bytes in frames::unread(&mut stream).await {
+                if self.on_frame(&mut ws, &doc, &bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
         doc.leave(self.id).await;
         crate::metrics::connection_closed();
         match end {

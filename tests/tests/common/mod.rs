@@ -247,6 +247,21 @@ impl Client {
         .await;
     }
 
+    /// Closes like a well-behaved client: a close frame, then reading until the server's
+    /// answer (so nothing is left unread: closing with unread data makes the kernel reset the
+    /// connection, which can discard frames the server has not read yet).
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await {
+                Ok(Some(Ok(_))) => continue,
+                Ok(_) => return,
+                Err(_) => continue,
+            }
+        }
+    }
+
     /// Handles one incoming message (waiting up to `timeout`); false when the socket is closed.
     pub async fn pump_once(&mut self, timeout: Duration) -> bool {
         self.pump(timeout).await != Pumped::Closed
@@ -370,6 +385,9 @@ pub fn spawn_writers(
                     mine.push(item);
                     writer.drain().await;
                     tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                if writer.closed.is_none() {
+                    writer.close().await;
                 }
                 mine
             })
