@@ -28,7 +28,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 use weft_crdt::document::ApplyError;
 use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
 
-use super::fanout::{self, Peer};
+use super::fanout::{self, Held, Peer};
 use super::handle::{Close, Command, JoinError, Member, Refused};
 use super::registry::Registry;
 use super::versions::Versions;
@@ -55,7 +55,11 @@ pub(crate) struct Actor {
     /// Forgotten at their `Leave`.
     refused: HashSet<SessionId>,
     /// Effects of handled messages, waiting for their updates to be committed.
-    held: Vec<(Option<SessionId>, Effects)>,
+    held: Vec<Held>,
+    /// The sync step 2 a client with an empty state vector gets (a fresh joiner): encoded once
+    /// and shared by every joiner until the document changes, so a join storm on a large
+    /// document costs one encode and one buffer, not one per joiner.
+    fresh_step2: Option<Bytes>,
     /// Integrated updates not yet committed.
     unsaved: Vec<Bytes>,
     unsaved_bytes: usize,
@@ -124,6 +128,7 @@ impl Actor {
             peers: HashMap::new(),
             refused: HashSet::new(),
             held: Vec::new(),
+            fresh_step2: None,
             unsaved: Vec::new(),
             unsaved_bytes: 0,
             failures: 0,
@@ -203,7 +208,7 @@ impl Actor {
                     let mut fx = Effects::default();
                     self.doc.sweep_presence(self.now_ms(), &mut fx);
                     if !fx.is_empty() {
-                        self.held.push((None, fx));
+                        self.held.push(Held::Fx(None, fx));
                     }
                     self.versions.tick();
                     self.flush().await;
@@ -280,6 +285,14 @@ impl Actor {
                     let is_write = msg.is_write();
                     let is_awareness = matches!(msg, weft_crdt::Inbound::Awareness(_));
                     let started = std::time::Instant::now();
+                    if let weft_crdt::Inbound::SyncStep1(sv) = &msg {
+                        if sv.is_empty() {
+                            if let Some(frame) = self.fresh_step2() {
+                                self.held.push(Held::Shared(from, frame));
+                                continue;
+                            }
+                        }
+                    }
                     let handled = self.doc.handle(from, msg, now, &mut fx);
                     if is_write {
                         crate::metrics::update_applied(started.elapsed());
@@ -363,16 +376,29 @@ impl Actor {
         }
     }
 
+    /// The shared sync step 2 for fresh joiners (see `fresh_step2`); `None` if the document
+    /// cannot be encoded now (the usual path then answers, and fails, for itself).
+    fn fresh_step2(&mut self) -> Option<Bytes> {
+        if self.fresh_step2.is_none() {
+            let state = self.doc.encode_state().ok()?;
+            self.fresh_step2 = Some(Bytes::from(weft_crdt::codec::encode_sync_step2(&state)));
+        }
+        self.fresh_step2.clone()
+    }
+
     /// Queues what a handled message produced: its updates for the next commit, its frames
     /// to be sent after it.
     fn stage(&mut self, from: Option<SessionId>, mut fx: Effects) {
+        if !fx.persist.is_empty() {
+            self.fresh_step2 = None;
+        }
         for update in fx.persist.drain(..) {
             self.unsaved_bytes += update.len();
             self.approx_size += update.len();
             crate::metrics::pending_store_bytes(update.len() as f64);
             self.unsaved.push(Bytes::from(update));
         }
-        self.held.push((from, fx));
+        self.held.push(Held::Fx(from, fx));
     }
 
     fn join(&mut self, member: Member, reply: oneshot::Sender<Result<(), JoinError>>) {
@@ -388,7 +414,7 @@ impl Actor {
             },
         );
         self.idle_since = None;
-        self.held.push((Some(member.id), greeting));
+        self.held.push(Held::Fx(Some(member.id), greeting));
         let _ = reply.send(Ok(()));
     }
 
@@ -397,7 +423,7 @@ impl Actor {
         self.doc.session_left(from, self.now_ms(), &mut fx);
         self.relay_presence(from, &fx);
         if !fx.is_empty() {
-            self.held.push((None, fx));
+            self.held.push(Held::Fx(None, fx));
         }
         if self.peers.is_empty() {
             self.idle_since = Some(Instant::now());
@@ -551,6 +577,7 @@ impl Actor {
                 {
                     Ok(Ok(doc)) => {
                         self.doc.replace_doc(doc);
+                        self.fresh_step2 = None;
                         info!("document rebuilt from the store after a refused update");
                     }
                     Ok(Err(e)) => {

@@ -38,14 +38,31 @@ impl Undelivered {
     }
 }
 
+/// What the actor holds until its commit: a handled message's effects, or a frame already
+/// encoded and shared (the sync step 2 every fresh joiner gets), for one session.
+pub(super) enum Held {
+    Fx(Option<SessionId>, Effects),
+    Shared(SessionId, Bytes),
+}
+
 /// Queues each effect's replies to its sender and its broadcasts to every other session.
-pub(super) fn send(
-    held: Vec<(Option<SessionId>, Effects)>,
-    peers: &HashMap<SessionId, Peer>,
-) -> Undelivered {
+pub(super) fn send(held: Vec<Held>, peers: &HashMap<SessionId, Peer>) -> Undelivered {
     let mut undelivered = Undelivered::default();
     let (mut frames, mut bytes) = (0u64, 0u64);
-    for (from, fx) in held {
+    for held in held {
+        let (from, fx) = match held {
+            Held::Fx(from, fx) => (from, fx),
+            Held::Shared(id, frame) => {
+                if let Some(peer) = peers.get(&id) {
+                    frames += 1;
+                    bytes += frame.len() as u64;
+                    if let Err(e) = peer.outbound.try_send(frame) {
+                        undelivered.note(id, e);
+                    }
+                }
+                continue;
+            }
+        };
         if let Some((id, peer)) = from.and_then(|id| peers.get(&id).map(|p| (id, p))) {
             for frame in fx.reply {
                 frames += 1;

@@ -6,7 +6,7 @@ use tracing::warn;
 use weft_crdt::{Effects, SessionId};
 use yrs::updates::decoder::Decode;
 
-use super::Actor;
+use super::{Actor, Held};
 use crate::cluster::Remote;
 
 impl Actor {
@@ -35,7 +35,7 @@ impl Actor {
                         && !fx.broadcast.is_empty()
                     {
                         fx.persist.clear();
-                        self.held.push((None, fx));
+                        self.held.push(Held::Fx(None, fx));
                     }
                 }
                 self.remote_sessions
@@ -49,7 +49,7 @@ impl Actor {
                     let mut fx = Effects::default();
                     self.doc.session_left(session, now, &mut fx);
                     if !fx.is_empty() {
-                        self.held.push((None, fx));
+                        self.held.push(Held::Fx(None, fx));
                     }
                 }
             }
@@ -110,10 +110,13 @@ impl Actor {
         let mut fx = Effects::default();
         match self.doc.apply_external(update, &mut fx) {
             Ok(()) => {
+                if !fx.persist.is_empty() {
+                    self.fresh_step2 = None;
+                }
                 self.approx_size += fx.persist.iter().map(Vec::len).sum::<usize>();
                 fx.persist.clear();
                 if !fx.is_empty() {
-                    self.held.push((None, fx));
+                    self.held.push(Held::Fx(None, fx));
                 }
             }
             Err(e) => warn!(error = %e, "a committed update from another node failed to apply"),
