@@ -2,7 +2,7 @@
 # Runs every test of Weft: Rust unit + black-box tests, the Node tests with the real
 # yjs/y-websocket client, and (when present) the web client's unit and browser tests.
 # Fails on the first failing suite. Needs: cargo (+ cargo-nextest if installed), node/npm,
-# and for the browser tests Debian's chromium at /usr/bin/chromium (.ci/run installs it).
+# and for the browser tests Debian's chromium at /usr/bin/chromium (installed here when missing, as root).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -77,8 +77,16 @@ if [ -f web-client/package.json ]; then
   step "web client: unit tests, build, browser tests"
   (cd web-client && npm ci --no-audit --no-fund --silent && npm test && npm run build)
   if [ ! -x /usr/bin/chromium ]; then
-    echo "Chromium is missing: install Debian's package (apt-get install -y chromium) — .ci/run does this." >&2
-    exit 1
+    # Debian's Chromium for the browser tests (never a tool's own browser download).
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing chromium (Debian package)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq chromium >/dev/null
+    else
+      echo "Chromium is missing: install Debian's package (sudo apt-get install -y chromium)." >&2
+      exit 1
+    fi
   fi
   (cd web-client && npm run e2e:nobuild)
 fi
