@@ -16,7 +16,8 @@
 //! Modules:
 //! - [`name`]: [`DocName`], the only way a document name enters the system.
 //! - [`codec`]: y-protocols messages (sync step 1/2, update, awareness, query-awareness) on `yrs::sync`.
-//! - [`document`]: the per-document state machine returning [`Effects`].
+//! - [`document`]: the per-document state machine returning [`Effects`]; `guard` holds the
+//!   checks an untrusted update passes around yrs.
 //! - [`presence`]: awareness bookkeeping with ownership and expiry.
 //! - [`content`]: a document as JSON or text, and the edit that restores old content.
 //! - [`snapshot`]: rebuilding a document from stored parts and compacting an update log.
@@ -24,6 +25,7 @@
 pub mod codec;
 pub mod content;
 pub mod document;
+mod guard;
 pub mod name;
 pub mod presence;
 pub mod snapshot;
