@@ -51,18 +51,6 @@ async fn open(url: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
     }
 }
 
-async fn client_from(ws: Ws) -> Client {
-    let mut client = Client {
-        doc: yrs::Doc::new(),
-        ws,
-        closed: None,
-        awareness: Default::default(),
-    };
-    let step1 = encode_sync_step1(&client.doc.transact().state_vector());
-    client.send(step1).await;
-    client
-}
-
 #[tokio::test]
 async fn tokens_are_required_checked_and_scoped_before_the_upgrade() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -113,7 +101,7 @@ async fn tokens_are_required_checked_and_scoped_before_the_upgrade() {
 
     // Valid: exact name in the query, prefix in a Bearer header; both sync.
     let exact = token("team/plan", Access::Write, Duration::from_secs(60));
-    let mut a = client_from(
+    let mut a = Client::from_ws(
         open(&format!("{url}?token={exact}"), &[])
             .await
             .expect("exact"),
@@ -121,7 +109,7 @@ async fn tokens_are_required_checked_and_scoped_before_the_upgrade() {
     .await;
     let prefix = token("team/*", Access::Write, Duration::from_secs(60));
     let bearer = format!("Bearer {prefix}");
-    let mut b = client_from(
+    let mut b = Client::from_ws(
         open(&url, &[("authorization", &bearer)])
             .await
             .expect("bearer"),
@@ -137,7 +125,7 @@ async fn an_expiring_token_closes_the_live_session_with_4401() {
     let server = secured(dir.path(), &[]);
     let url = server.url("expiring");
     let short = token("expiring", Access::Write, Duration::from_secs(2));
-    let mut c = client_from(
+    let mut c = Client::from_ws(
         open(&format!("{url}?token={short}"), &[])
             .await
             .expect("open"),
@@ -174,8 +162,9 @@ async fn read_only_sessions_receive_but_cannot_write() {
     let write = token("ro/*", Access::Write, Duration::from_secs(60));
     let read = token("ro/doc", Access::Read, Duration::from_secs(60));
     let mut writer =
-        client_from(open(&format!("{url}?token={write}"), &[]).await.expect("w")).await;
-    let mut reader = client_from(open(&format!("{url}?token={read}"), &[]).await.expect("r")).await;
+        Client::from_ws(open(&format!("{url}?token={write}"), &[]).await.expect("w")).await;
+    let mut reader =
+        Client::from_ws(open(&format!("{url}?token={read}"), &[]).await.expect("r")).await;
     writer.push_text("t", "from writer").await;
     assert!(
         reader
@@ -195,7 +184,8 @@ async fn read_only_sessions_receive_but_cannot_write() {
     // Nothing of the reader's reached the writer, nor a fresh client (so: not stored).
     writer.until(Duration::from_millis(300), |_| false).await;
     assert_eq!(text_of(&writer.doc, "t"), "from writer!");
-    let mut fresh = client_from(open(&format!("{url}?token={write}"), &[]).await.expect("f")).await;
+    let mut fresh =
+        Client::from_ws(open(&format!("{url}?token={write}"), &[]).await.expect("f")).await;
     assert!(
         fresh
             .until(SECS5, |d| text_of(d, "t") == "from writer!")

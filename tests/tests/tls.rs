@@ -13,8 +13,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::Connector;
-use weft_crdt::codec::encode_sync_step1;
-use yrs::{ReadTxn, Transact};
 
 /// A self-signed certificate for `127.0.0.1` and `localhost`, written as PEM files in `dir`;
 /// returns the certificate (to trust) and the two paths.
@@ -79,15 +77,7 @@ async fn wss_client(url: &str, config: Arc<rustls::ClientConfig>) -> Client {
     )
     .await
     .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    let mut client = Client {
-        doc: yrs::Doc::new(),
-        ws,
-        closed: None,
-        awareness: Default::default(),
-    };
-    let step1 = encode_sync_step1(&client.doc.transact().state_vector());
-    client.send(step1).await;
-    client
+    Client::from_ws(ws).await
 }
 
 #[tokio::test]

@@ -201,6 +201,11 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        Client::from_ws(ws).await
+    }
+
+    /// A client on a socket opened some other way (headers, TLS); sends sync step 1.
+    pub async fn from_ws(ws: Ws) -> Client {
         let mut client = Client {
             doc: Doc::new(),
             ws,
