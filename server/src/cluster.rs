@@ -32,6 +32,7 @@ use std::time::Duration;
 use base64::Engine;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -43,6 +44,8 @@ use crate::doc::Registry;
 const MAX_PAYLOAD: usize = 7900;
 /// Session ids of remote sessions have this bit set (local ones count up from 1).
 const REMOTE: u64 = 1 << 63;
+/// Awareness frames queued for other nodes before new ones are dropped.
+const AWARENESS_QUEUE: usize = 1024;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
@@ -106,6 +109,10 @@ struct Inner {
     members: Mutex<HashSet<String>>,
     registry: OnceLock<Registry>,
     stop: CancellationToken,
+    /// Awareness frames waiting for the publisher task (bounded: presence is ephemeral, and
+    /// a full queue drops frames rather than piling up while PostgreSQL is slow).
+    awareness_tx: mpsc::Sender<String>,
+    awareness_rx: Mutex<Option<mpsc::Receiver<String>>>,
 }
 
 /// What a notification asks of a document's actor.
@@ -146,6 +153,7 @@ impl Cluster {
         .create_timeout(Some(Duration::from_secs(5)))
         .build()
         .map_err(|e| e.to_string())?;
+        let (awareness_tx, awareness_rx) = mpsc::channel(AWARENESS_QUEUE);
         Ok(Cluster {
             inner: Arc::new(Inner {
                 node,
@@ -157,6 +165,8 @@ impl Cluster {
                 members: Mutex::new(HashSet::new()),
                 registry: OnceLock::new(),
                 stop: CancellationToken::new(),
+                awareness_tx,
+                awareness_rx: Mutex::new(Some(awareness_rx)),
             }),
         })
     }
@@ -186,6 +196,7 @@ impl Cluster {
         info!(node = %self.inner.node, "cluster mode: joining the nodes on this database");
         tokio::spawn(self.clone().listen());
         tokio::spawn(self.clone().beat());
+        tokio::spawn(self.clone().publish());
     }
 
     /// Leaves the cluster: the others drop this node's presence at once.
@@ -214,9 +225,24 @@ impl Cluster {
             crate::metrics::cluster_notification("awareness", "too_large");
             return;
         }
-        let pool = self.inner.pool.clone();
-        tokio::spawn(async move {
-            let sent = match pool.get().await {
+        if self.inner.awareness_tx.try_send(payload).is_err() {
+            crate::metrics::cluster_notification("awareness", "dropped");
+        }
+    }
+
+    /// Sends the queued awareness frames, one at a time, in order.
+    async fn publish(self) {
+        let Some(mut rx) = self
+            .inner
+            .awareness_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        while let Some(payload) = rx.recv().await {
+            let sent = match self.inner.pool.get().await {
                 Ok(client) => client
                     .execute("SELECT pg_notify('weft_awareness', $1)", &[&payload])
                     .await
@@ -224,7 +250,7 @@ impl Cluster {
                 Err(_) => false,
             };
             crate::metrics::cluster_notification("awareness", if sent { "sent" } else { "failed" });
-        });
+        }
     }
 
     /// The notification loop; reconnects (and has every loaded document catch up) after a

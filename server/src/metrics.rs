@@ -208,7 +208,7 @@ pub fn cluster_listening(on: bool) {
     gauge!("weft_cluster_listening").set(if on { 1.0 } else { 0.0 });
 }
 
-/// `kind`: `update` or `awareness`; `outcome`: `received`, `sent`, `failed`, `too_large`.
+/// `kind`: `update` or `awareness`; `outcome`: `received`, `sent`, `failed`, `too_large`, `dropped` (queue full).
 pub fn cluster_notification(kind: &'static str, outcome: &'static str) {
     counter!("weft_cluster_notifications_total", "kind" => kind, "outcome" => outcome).increment(1);
 }
