@@ -277,13 +277,13 @@ impl Cluster {
                         backoff = Duration::from_millis(100);
                         self.set_listening(true);
                         info!(node = %self.inner.node, "listening for other nodes' commits");
-                        self.every_loaded_document(|| Remote::CatchUp);
+                        self.every_loaded_document(|| Remote::CatchUp).await;
                         loop {
                             tokio::select! {
                                 _ = self.inner.stop.cancelled() => return,
                                 msg = messages.next() => match msg {
                                     Some(Ok(AsyncMessage::Notification(n))) => {
-                                        self.dispatch(n.channel(), n.payload())
+                                        self.dispatch(n.channel(), n.payload()).await
                                     }
                                     Some(Ok(_)) => {}
                                     Some(Err(e)) => {
@@ -315,7 +315,7 @@ impl Cluster {
         crate::metrics::cluster_listening(on);
     }
 
-    fn dispatch(&self, channel: &str, payload: &str) {
+    async fn dispatch(&self, channel: &str, payload: &str) {
         let mut parts = payload.splitn(4, ' ');
         let node = parts.next().unwrap_or_default();
         if node == self.inner.node {
@@ -330,7 +330,7 @@ impl Cluster {
                 ) else {
                     return warn!(payload, "malformed cluster notification");
                 };
-                self.to_document(&doc, Remote::Committed(position));
+                self.to_document(&doc, Remote::Committed(position)).await;
             }
             "weft_awareness" => {
                 crate::metrics::cluster_notification("awareness", "received");
@@ -351,13 +351,15 @@ impl Cluster {
                         session,
                         frame,
                     },
-                );
+                )
+                .await;
             }
             "weft_nodes" => {
                 info!(node, "a node left the cluster");
                 let node = node.to_string();
                 self.forget(&node);
-                self.every_loaded_document(|| Remote::NodeGone(node.clone()));
+                self.every_loaded_document(|| Remote::NodeGone(node.clone()))
+                    .await;
             }
             _ => {}
         }
@@ -365,22 +367,24 @@ impl Cluster {
 
     /// Hands `what` to the document's actor if it is loaded here (else there is nobody to tell:
     /// a later load reads the store).
-    fn to_document(&self, doc: &DocName, what: Remote) {
+    /// Hands `what` to the document's actor if it is loaded here (else there is nobody to tell:
+    /// a later load reads the store). Waits while the actor's queue is full: the backlog stays
+    /// in PostgreSQL's notification queue, not in tasks of ours.
+    async fn to_document(&self, doc: &DocName, what: Remote) {
         let Some(registry) = self.inner.registry.get() else {
             return;
         };
         if let Some(handle) = registry.loaded_handle(doc) {
-            tokio::spawn(async move { handle.remote(what).await });
+            handle.remote(what).await;
         }
     }
 
-    fn every_loaded_document(&self, what: impl Fn() -> Remote) {
+    async fn every_loaded_document(&self, what: impl Fn() -> Remote) {
         let Some(registry) = self.inner.registry.get() else {
             return;
         };
         for handle in registry.loaded_handles() {
-            let what = what();
-            tokio::spawn(async move { handle.remote(what).await });
+            handle.remote(what()).await;
         }
     }
 
@@ -417,7 +421,8 @@ impl Cluster {
             };
             for node in gone {
                 info!(node = %node, "a node stopped renewing its heartbeat; dropping its presence");
-                self.every_loaded_document(|| Remote::NodeGone(node.clone()));
+                self.every_loaded_document(|| Remote::NodeGone(node.clone()))
+                    .await;
             }
         }
     }
