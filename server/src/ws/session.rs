@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  socket ──frame──► decode_frame ──[Inbound]──► DocHandle::send ──► actor
-//!  socket ◄──frame── outbound queue (bounded) ◄────────────────────── actor
+//!  socket ◄──frame── response body (`outbound`) ◄─ queue (bounded) ◄── actor
 //! ```
 //!
 //! Decoding happens here, so malformed input closes only this connection (1002/1007) and never
@@ -88,9 +88,14 @@ impl Session {
         }
     }
 
-    pub async fn run(mut self, mut ws: actix_ws::Session, mut stream: AggregatedMessageStream) {
-        let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
-        let (doc, mut close_rx) = match self.join(out_tx).await {
+    /// `outbound` is the queue the connection's response body writes out (see `outbound`).
+    pub async fn run(
+        mut self,
+        mut ws: actix_ws::Session,
+        mut stream: AggregatedMessageStream,
+        outbound: mpsc::Sender<Bytes>,
+    ) {
+        let (doc, mut close_rx) = match self.join(outbound).await {
             Ok(joined) => joined,
             Err(reason) => {
                 let _ = ws.close(Some(reason)).await;
@@ -129,14 +134,6 @@ impl Session {
                         }
                         Err(_) => End::Close(close::unavailable("document closed")),
                     };
-                }
-                frame = out_rx.recv() => {
-                    let Some(frame) = frame else {
-                        break End::Close(close::unavailable("document closed"));
-                    };
-                    if ws.binary(frame).await.is_err() {
-                        break End::Gone;
-                    }
                 }
                 _ = &mut expiry => {
                     info!("token expired; closing session");

@@ -1,11 +1,14 @@
 //! Accepting a connection: validate the document name (HTTP 400 before any upgrade), pass the
 //! access checks (`access::Gate`: origin 403, token or the embedder's hook 401/403, connection
 //! limits 429), upgrade,
-//! and hand the socket to a session task on this worker.
+//! and hand the socket to a session task on this worker (what it reads) and to the response body
+//! (what the document sends it, see `outbound`).
 
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use tokio::sync::mpsc;
 use percent_encoding::percent_decode_str;
 use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
@@ -63,6 +66,8 @@ pub async fn ws_route(
         Err(refusal) => return Ok(refusal.response()),
     };
     let (response, ws, stream) = actix_ws::handle(&req, body)?;
+    let (outbound, queue) = mpsc::channel::<Bytes>(settings.session_queue);
+    let response = super::outbound::attach(response, queue);
     let stream = stream
         .max_frame_size(settings.max_message_size)
         .aggregate_continuations()
@@ -87,6 +92,6 @@ pub async fn ws_route(
     );
     // actix workers are single-threaded runtimes: the session lives on this worker, beside
     // its socket. The document actor may live on another worker; they talk over channels.
-    actix_web::rt::spawn(session.run(ws, stream).instrument(span));
+    actix_web::rt::spawn(session.run(ws, stream, outbound).instrument(span));
     Ok(response)
 }

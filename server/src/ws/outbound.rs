@@ -1,0 +1,101 @@
+//! The socket's outbound side for `/ws`: what the document actor queues for a connection goes
+//! straight into the HTTP response body, which the connection's dispatcher writes.
+//!
+//! ```text
+//!  actor ──Bytes──► outbound queue (bounded) ──► Outbound body ──► dispatcher ──► socket
+//!  session ──pong / ping / close──► actix-ws body ──┘
+//! ```
+//!
+//! A broadcast frame costs one wake-up of the connection's dispatcher, not a hop through the
+//! session task first; the session task only reads. Frames queued while the dispatcher was busy
+//! are framed together and leave in one write. A full queue still means the client cannot keep
+//! up (the actor closes it with 1013), since the dispatcher polls the body only while the
+//! socket takes what it writes.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_http::ws::{Codec, Message};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::HttpResponse;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio_util::codec::Encoder;
+
+/// Most bytes framed into one chunk before it is handed to the dispatcher.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// The response body of an upgraded `/ws` connection: the actor's frames (binary messages)
+/// merged with the session's control frames from actix-ws.
+struct Outbound {
+    /// The document's frames; `None` once the actor dropped the queue (the session then
+    /// closes the connection through `control`).
+    data: Option<mpsc::Receiver<Bytes>>,
+    /// actix-ws's own body: what the session sends with `actix_ws::Session` (pongs, pings,
+    /// permission-denied, the close frame). It ends after the close frame.
+    control: BoxBody,
+    codec: Codec,
+    control_done: bool,
+}
+
+/// Replaces the body of actix-ws's upgrade response with one that also carries the frames
+/// `queue` receives. The actix-ws body stays inside it, so `actix_ws::Session` keeps working
+/// and the connection ends when the session's close frame is written.
+pub fn attach(response: HttpResponse, queue: mpsc::Receiver<Bytes>) -> HttpResponse {
+    response
+        .map_body(|_, control| Outbound {
+            data: Some(queue),
+            control,
+            codec: Codec::new(),
+            control_done: false,
+        })
+        .map_into_boxed_body()
+}
+
+impl MessageBody for Outbound {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.control_done {
+            return Poll::Ready(None);
+        }
+        let mut buf = BytesMut::new();
+        // The document's frames first: anything queued before the session's close frame goes
+        // out before it.
+        if let Some(data) = this.data.as_mut() {
+            while buf.len() < MAX_CHUNK {
+                match data.poll_recv(cx) {
+                    Poll::Ready(Some(frame)) => {
+                        this.codec.encode(Message::Binary(frame), &mut buf)?;
+                    }
+                    Poll::Ready(None) => {
+                        this.data = None;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        match Pin::new(&mut this.control).poll_next(cx) {
+            Poll::Ready(Some(Ok(bytes))) => buf.extend_from_slice(&bytes),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => this.control_done = true,
+            Poll::Pending => {}
+        }
+        if !buf.is_empty() {
+            Poll::Ready(Some(Ok(buf.freeze())))
+        } else if this.control_done {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
