@@ -122,6 +122,9 @@ pub fn pg_settings(args: &StoreArgs, url: &str) -> PgSettings {
     }
 }
 
+/// Threads per worker for blocking work (see `run`).
+const BLOCKING_THREADS_PER_WORKER: usize = 8;
+
 /// Runs Weft on `listener` until `shutdown` is cancelled, then shuts down in order:
 /// stop accepting → flush every document and close its sessions with 1001 → stop HTTP.
 pub async fn run(
@@ -156,6 +159,10 @@ pub async fn run(
     // algorithm on, a frame written while an earlier one is unacknowledged waits for the
     // peer's delayed ACK (40 ms on Linux), which was most of the p99 latency under load.
     .tcp_nodelay(true)
+    // Blocking work here is CPU-bound (rebuilding and compacting documents, SQLite reads behind
+    // one lock): more threads than this cannot run at once on a few cores, and each extra one
+    // costs a stack and an allocator arena. (actix's default is 512 / cores per worker.)
+    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
     // A connection must finish its TLS handshake and send its request head (the upgrade) in
     // time, so idle sockets cannot pile up before the gate has even seen them.
     .client_request_timeout(args.handshake_timeout)

@@ -10,7 +10,7 @@
 //! appends arrive.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -81,7 +81,9 @@ enum WriteOp {
 
 pub struct EmbeddedStore {
     writer: mpsc::Sender<WriteOp>,
-    reader: Arc<Mutex<Connection>>,
+    /// The read connection. Locked (asynchronously) *before* a blocking thread is taken, so
+    /// a thousand documents loading at once wait as futures, not as a thousand blocked threads.
+    reader: Arc<tokio::sync::Mutex<Connection>>,
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -139,7 +141,7 @@ impl EmbeddedStore {
             .map_err(db_err)?;
         Ok(EmbeddedStore {
             writer: tx,
-            reader: Arc::new(Mutex::new(reader)),
+            reader: Arc::new(tokio::sync::Mutex::new(reader)),
         })
     }
 
@@ -147,12 +149,8 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            // A poisoned lock only means another read panicked; the connection is still usable.
-            let mut conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
-        })
+        let mut conn = self.reader.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut conn))
         .await
         .map_err(db_err)?
     }
