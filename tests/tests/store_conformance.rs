@@ -9,7 +9,8 @@ use bytes::Bytes;
 use weft::config::SyncMode;
 use weft::store::{EmbeddedStore, PgSettings, PostgresStore, Store};
 use weft_crdt::DocName;
-use yrs::{Doc, GetString, Text, Transact};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, GetString, ReadTxn, Text, Transact};
 
 struct Under {
     kind: &'static str,
@@ -112,6 +113,58 @@ async fn append_load_compact_reload() {
             .parts
             .is_empty());
         u.store.ping().await.expect("ping");
+    }
+}
+
+/// The document actor compacts from its live copy: `replace_log` with the state of every entry
+/// up to an append's `last_seq` removes exactly those entries, keeps later ones, and ignores a
+/// snapshot older than the one stored.
+#[tokio::test]
+async fn replace_log_from_a_live_copy() {
+    for u in stores().await {
+        let doc = name("conformance/replace-log");
+        let (expected, log) = edits(60, 4);
+        let live = Doc::new();
+        let mut last_seq = 0;
+        for chunk in log[..40].chunks(5) {
+            let stats = u.store.append(&doc, chunk.to_vec()).await.expect("append");
+            assert!(stats.last_seq > last_seq, "{}: last_seq must grow", u.kind);
+            last_seq = stats.last_seq;
+            for update in chunk {
+                let update = yrs::Update::decode_v1(update).expect("decode");
+                live.transact_mut().apply_update(update).expect("apply");
+            }
+        }
+        let old_snapshot = live
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        let first_half_seq = last_seq;
+        // Another writer's entries after the live copy's: they must survive the replacement.
+        let stats = u
+            .store
+            .append(&doc, log[40..].to_vec())
+            .await
+            .expect("append");
+        assert!(stats.last_seq > first_half_seq, "{}", u.kind);
+        let done = u
+            .store
+            .replace_log(&doc, old_snapshot.clone(), first_half_seq)
+            .await
+            .expect("replace_log");
+        assert_eq!(done.merged_entries, 40, "{}", u.kind);
+        let loaded = u.store.load(&doc).await.expect("load");
+        assert_eq!(loaded.log.entries, 20, "{}", u.kind);
+        assert_eq!(text_in(&*u.store, &doc).await, expected, "{}", u.kind);
+        // Everything merged, then a stale replacement: a no-op.
+        let all = u.store.compact(&doc).await.expect("compact");
+        assert_eq!(all.merged_entries, 20, "{}", u.kind);
+        let stale = u
+            .store
+            .replace_log(&doc, old_snapshot, first_half_seq)
+            .await
+            .expect("replace_log");
+        assert_eq!(stale.merged_entries, 0, "{}", u.kind);
+        assert_eq!(text_in(&*u.store, &doc).await, expected, "{}", u.kind);
     }
 }
 

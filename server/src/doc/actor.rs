@@ -599,12 +599,24 @@ impl Actor {
         {
             return;
         }
+        // From this live copy when it holds exactly the log up to the last append (not behind
+        // another node, nothing refused half-applied): one encode here instead of the store
+        // reading the log back and replaying it onto the snapshot.
+        let live = if self.behind || self.needs_rebuild || self.log.last_seq == 0 {
+            None
+        } else {
+            self.doc.encode_state().ok()
+        };
+        let upto = self.log.last_seq;
         let store = self.registry.store().clone();
         let name = self.name.clone();
         let flag = self.compacting.clone();
         self.registry.spawn_background(
             async move {
-                let result = store.compact(&name).await;
+                let result = match live {
+                    Some(snapshot) => store.replace_log(&name, snapshot, upto).await,
+                    None => store.compact(&name).await,
+                };
                 crate::metrics::compaction(result.is_ok());
                 match result {
                     Ok(c) => info!(

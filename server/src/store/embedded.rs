@@ -75,8 +75,14 @@ enum WriteOp {
         doc: DocName,
         snapshot: Vec<u8>,
         upto_seq: i64,
-        reply: oneshot::Sender<Result<(), StoreError>>,
+        reply: oneshot::Sender<Result<Compacted, StoreError>>,
     },
+}
+
+/// What one write did, for its requester.
+enum Outcome {
+    Appended(LogStats),
+    Replaced(Compacted),
 }
 
 pub struct EmbeddedStore {
@@ -151,8 +157,8 @@ impl EmbeddedStore {
     ) -> Result<T, StoreError> {
         let mut conn = self.reader.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || f(&mut conn))
-        .await
-        .map_err(db_err)?
+            .await
+            .map_err(db_err)?
     }
 
     /// Snapshot (with the sequence it covers) and log entries after it, read consistently.
@@ -239,23 +245,26 @@ impl Store for EmbeddedStore {
             .await
             .map_err(db_err)?
             .map_err(|source| StoreError::Corrupt { doc: name, source })?;
-        let snapshot_bytes = snapshot.len() as u64;
+        self.replace_log(doc, snapshot, upto_seq as u64).await
+    }
+
+    async fn replace_log(
+        &self,
+        doc: &DocName,
+        snapshot: Vec<u8>,
+        upto: u64,
+    ) -> Result<Compacted, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(WriteOp::ReplaceLog {
                 doc: doc.clone(),
                 snapshot,
-                upto_seq,
+                upto_seq: upto as i64,
                 reply,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)??;
-        Ok(Compacted {
-            merged_entries: stored.log.entries,
-            merged_bytes: stored.log.bytes,
-            snapshot_bytes,
-        })
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn create(&self, doc: &DocName) -> Result<bool, StoreError> {
@@ -588,18 +597,30 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
     }
 }
 
-fn reply(op: WriteOp, result: Result<LogStats, StoreError>) {
-    match op {
-        WriteOp::Append { reply, .. } => {
-            let _ = reply.send(result);
+fn reply(op: WriteOp, result: Result<Outcome, StoreError>) {
+    match (op, result) {
+        (WriteOp::Append { reply, .. }, Ok(Outcome::Appended(stats))) => {
+            let _ = reply.send(Ok(stats));
         }
-        WriteOp::ReplaceLog { reply, .. } => {
-            let _ = reply.send(result.map(|_| ()));
+        (WriteOp::ReplaceLog { reply, .. }, Ok(Outcome::Replaced(done))) => {
+            let _ = reply.send(Ok(done));
+        }
+        (WriteOp::Append { reply, .. }, Err(e)) => {
+            let _ = reply.send(Err(e));
+        }
+        (WriteOp::ReplaceLog { reply, .. }, Err(e)) => {
+            let _ = reply.send(Err(e));
+        }
+        (WriteOp::Append { reply, .. }, Ok(_)) => {
+            let _ = reply.send(Err(db_err("internal: append answered as a compaction")));
+        }
+        (WriteOp::ReplaceLog { reply, .. }, Ok(_)) => {
+            let _ = reply.send(Err(db_err("internal: compaction answered as an append")));
         }
     }
 }
 
-fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats>, StoreError> {
+fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>, StoreError> {
     let txn = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
@@ -626,6 +647,7 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats
                     insert.execute(params![id, &u[..]]).map_err(db_err)?;
                     bytes += u.len() as u64;
                 }
+                let last_seq = txn.last_insert_rowid() as u64;
                 let stats = txn
                     .prepare_cached(
                         "UPDATE documents SET log_entries = log_entries + ?2, log_bytes = log_bytes + ?3
@@ -637,11 +659,12 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats
                                 entries: r.get::<_, i64>(0)? as u64,
                                 bytes: r.get::<_, i64>(1)? as u64,
                                 position: 0,
+                                last_seq,
                             })
                         })
                     })
                     .map_err(db_err)?;
-                results.push(stats);
+                results.push(Outcome::Appended(stats));
             }
             WriteOp::ReplaceLog {
                 snapshot, upto_seq, ..
@@ -656,9 +679,17 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats
                     .map_err(db_err)?;
                 if current.is_some_and(|c| c >= *upto_seq) {
                     // Another compaction got further already; ours is stale.
-                    results.push(LogStats::default());
+                    results.push(Outcome::Replaced(Compacted::default()));
                     continue;
                 }
+                let (merged_entries, merged_bytes): (i64, i64) = txn
+                    .query_row(
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM updates
+                         WHERE doc_id = ?1 AND seq <= ?2",
+                        params![id, upto_seq],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(db_err)?;
                 txn.execute(
                     "INSERT INTO snapshots (doc_id, upto_seq, data) VALUES (?1, ?2, ?3)
                      ON CONFLICT(doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, data = excluded.data",
@@ -678,7 +709,11 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<LogStats
                     [id],
                 )
                 .map_err(db_err)?;
-                results.push(LogStats::default());
+                results.push(Outcome::Replaced(Compacted {
+                    merged_entries: merged_entries as u64,
+                    merged_bytes: merged_bytes as u64,
+                    snapshot_bytes: snapshot.len() as u64,
+                }));
             }
         }
     }

@@ -31,6 +31,9 @@ pub struct LogStats {
     /// Position of the last entry ever appended to this document's log, in commit order
     /// (PostgreSQL; 0 where positions are not tracked). Cluster nodes catch up "after N".
     pub position: u64,
+    /// Sequence number of the last entry this append stored: what [`Store::replace_log`]
+    /// takes as `upto` once the caller's copy holds everything up to it.
+    pub last_seq: u64,
 }
 
 /// What one compaction did.
@@ -144,6 +147,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Merges the log into the snapshot and removes the merged entries, atomically.
     async fn compact(&self, doc: &DocName) -> Result<Compacted, StoreError>;
+
+    /// Compaction from a live copy: stores `snapshot`, the document with every log entry up to
+    /// `upto` (a [`LogStats::last_seq`]) merged in and nothing else, and removes those entries,
+    /// atomically. Does nothing if a snapshot already covers `upto`. The document actor calls
+    /// this with its own state, which costs one encode instead of reading and replaying the log.
+    async fn replace_log(
+        &self,
+        doc: &DocName,
+        snapshot: Vec<u8>,
+        upto: u64,
+    ) -> Result<Compacted, StoreError>;
 
     /// Creates an empty document; `false` if it already exists.
     async fn create(&self, doc: &DocName) -> Result<bool, StoreError>;

@@ -229,6 +229,74 @@ pub async fn migrate(config: &tokio_postgres::Config) -> Result<usize, StoreErro
     Ok(applied)
 }
 
+/// The document's id, with its compaction lock held for the transaction; `None` if it does
+/// not exist or another process is compacting it.
+async fn lock_for_compaction(
+    txn: &tokio_postgres::Transaction<'_>,
+    doc: &DocName,
+) -> Result<Option<i64>, StoreError> {
+    let id: Option<i64> = txn
+        .query_opt("SELECT id FROM documents WHERE name = $1", &[&doc.as_str()])
+        .await
+        .map_err(pg_err)?
+        .map(|r| r.get(0));
+    let Some(id) = id else { return Ok(None) };
+    let locked: bool = txn
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1, $2::int)",
+            &[&COMPACT_LOCK_NS, &(id as i32)],
+        )
+        .await
+        .map_err(pg_err)?
+        .get(0);
+    Ok(locked.then_some(id))
+}
+
+/// Stores `snapshot` as covering the log up to `upto` and removes those entries; nothing if a
+/// snapshot already covers as much.
+async fn put_snapshot(
+    txn: &tokio_postgres::Transaction<'_>,
+    id: i64,
+    upto: i64,
+    snapshot: &[u8],
+) -> Result<Compacted, StoreError> {
+    let stored = txn
+        .execute(
+            "INSERT INTO snapshots (doc_id, upto_seq, data) VALUES ($1, $2, $3)
+             ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, data = excluded.data,
+                 updated_at = now()
+             WHERE snapshots.upto_seq < excluded.upto_seq",
+            &[&id, &upto, &snapshot],
+        )
+        .await
+        .map_err(pg_err)?;
+    if stored == 0 {
+        return Ok(Compacted::default()); // another compaction got further already
+    }
+    let merged = txn
+        .query_one(
+            "WITH gone AS (DELETE FROM updates WHERE doc_id = $1 AND seq <= $2 RETURNING data)
+             SELECT COUNT(*), COALESCE(SUM(octet_length(data)), 0)::bigint FROM gone",
+            &[&id, &upto],
+        )
+        .await
+        .map_err(pg_err)?;
+    txn.execute(
+        "UPDATE documents SET
+            log_entries = (SELECT COUNT(*) FROM updates WHERE doc_id = $1),
+            log_bytes = (SELECT COALESCE(SUM(octet_length(data)), 0) FROM updates WHERE doc_id = $1)
+         WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(Compacted {
+        merged_entries: merged.get::<_, i64>(0) as u64,
+        merged_bytes: merged.get::<_, i64>(1) as u64,
+        snapshot_bytes: snapshot.len() as u64,
+    })
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn load(&self, doc: &DocName) -> Result<Stored, StoreError> {
@@ -253,31 +321,16 @@ impl Store for PostgresStore {
             entries: row.get::<_, i64>(0) as u64,
             bytes: row.get::<_, i64>(1) as u64,
             position: row.get::<_, i64>(2) as u64,
+            last_seq: row.get::<_, i64>(2) as u64,
         })
     }
 
     async fn compact(&self, doc: &DocName) -> Result<Compacted, StoreError> {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_err)?;
-        let id: Option<i64> = txn
-            .query_opt("SELECT id FROM documents WHERE name = $1", &[&doc.as_str()])
-            .await
-            .map_err(pg_err)?
-            .map(|r| r.get(0));
-        let Some(id) = id else {
+        let Some(id) = lock_for_compaction(&txn, doc).await? else {
             return Ok(Compacted::default());
         };
-        let locked: bool = txn
-            .query_one(
-                "SELECT pg_try_advisory_xact_lock($1, $2::int)",
-                &[&COMPACT_LOCK_NS, &(id as i32)],
-            )
-            .await
-            .map_err(pg_err)?
-            .get(0);
-        if !locked {
-            return Ok(Compacted::default()); // another process is compacting it
-        }
         let (stored, upto) = Self::load_parts(&txn, doc).await?;
         if stored.log.entries == 0 {
             return Ok(Compacted::default());
@@ -288,36 +341,25 @@ impl Store for PostgresStore {
             .await
             .map_err(pg_err)?
             .map_err(|source| StoreError::Corrupt { doc: name, source })?;
-        txn.execute(
-            "INSERT INTO snapshots (doc_id, upto_seq, data) VALUES ($1, $2, $3)
-             ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, data = excluded.data,
-                 updated_at = now()
-             WHERE snapshots.upto_seq < excluded.upto_seq",
-            &[&id, &upto, &snapshot],
-        )
-        .await
-        .map_err(pg_err)?;
-        txn.execute(
-            "DELETE FROM updates WHERE doc_id = $1 AND seq <= $2",
-            &[&id, &upto],
-        )
-        .await
-        .map_err(pg_err)?;
-        txn.execute(
-            "UPDATE documents SET
-                log_entries = (SELECT COUNT(*) FROM updates WHERE doc_id = $1),
-                log_bytes = (SELECT COALESCE(SUM(octet_length(data)), 0) FROM updates WHERE doc_id = $1)
-             WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .map_err(pg_err)?;
+        let done = put_snapshot(&txn, id, upto, &snapshot).await?;
         txn.commit().await.map_err(pg_err)?;
-        Ok(Compacted {
-            merged_entries: stored.log.entries,
-            merged_bytes: stored.log.bytes,
-            snapshot_bytes: snapshot.len() as u64,
-        })
+        Ok(done)
+    }
+
+    async fn replace_log(
+        &self,
+        doc: &DocName,
+        snapshot: Vec<u8>,
+        upto: u64,
+    ) -> Result<Compacted, StoreError> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        let Some(id) = lock_for_compaction(&txn, doc).await? else {
+            return Ok(Compacted::default());
+        };
+        let done = put_snapshot(&txn, id, upto as i64, &snapshot).await?;
+        txn.commit().await.map_err(pg_err)?;
+        Ok(done)
     }
 
     async fn create(&self, doc: &DocName) -> Result<bool, StoreError> {

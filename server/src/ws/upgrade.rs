@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use percent_encoding::percent_decode_str;
+use tokio::sync::mpsc;
 use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
 
