@@ -1,7 +1,5 @@
 //! The `weft` binary: parse configuration, set up logging, run until SIGINT/SIGTERM.
 
-use std::net::TcpListener;
-
 use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     }
     let args = cli.serve_args();
     init_logging(&args.log, args.log_format)?;
-    let listener = TcpListener::bind(args.listen).with_context(|| {
+    let listener = weft::http::listener::bind(args.listen).with_context(|| {
         format!(
             "cannot listen on {} (set --listen or WEFT_LISTEN)",
             args.listen
