@@ -20,7 +20,8 @@
 #   trace        trace.mjs --trace traces/rustcode.json.gz --fresh-clients 3
 #   cold         trace.mjs ... --cold, with the server restarted while no client is connected
 #   conns        conns.mjs --conns 10000 --docs 1000
-#   join-storm   fanout.mjs fills one ~5 MB document, then conns.mjs joins 200 clients at once
+#   join-storm   fanout.mjs fills one ~5 MB document, then 200 clients join it at once: the Rust
+#                load generator (bench/loadgen), then conns.mjs
 # Writes a table of figures and Weft/reference ratios to stdout and to
 # bench/results/<date>-<commit>.md and .json (-quick.md/.json with --quick); raw tool outputs go to bench/results/raw/ (ignored).
 # Every server it started is stopped on exit, failure or Ctrl-C.
@@ -75,11 +76,13 @@ cd "$ROOT"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$TARGET" in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 export WEFT_BIN=$TARGET/release/weft
+LOADGEN=$TARGET/release/weft-loadgen
 if [ "$BUILD" = 1 ]; then
-  note "cargo build --release -p weft-server (target $TARGET)"
-  CARGO_TARGET_DIR=$TARGET cargo build --release -p weft-server >&2
+  note "cargo build --release -p weft-server -p weft-loadgen (target $TARGET)"
+  CARGO_TARGET_DIR=$TARGET cargo build --release -p weft-server -p weft-loadgen >&2
 fi
 [ -x "$WEFT_BIN" ] || { echo "$WEFT_BIN missing (drop --no-build)" >&2; exit 2; }
+[ -x "$LOADGEN" ] || { echo "$LOADGEN missing (drop --no-build)" >&2; exit 2; }
 
 # ---- bookkeeping, cleanup ----
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -194,6 +197,22 @@ tool() {
   return 0
 }
 
+# loadgen NAME SERVER ARGS...: like `tool`, with the Rust load generator (bench/loadgen).
+loadgen() {
+  local name=$1 server=$2 rc=0
+  shift 2
+  local base=$RAW/$name.$server
+  "$LOADGEN" "$@" >"$base.out" 2>"$base.err" &
+  TOOL_PID=$!
+  wait "$TOOL_PID" || rc=$?
+  TOOL_PID=""
+  tail -n 1 "$base.out" >"$base.json"
+  if ! node -e 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))' "$base.json" 2>/dev/null; then
+    printf '{"tool":"weft-loadgen","ok":false,"error":"no JSON summary (exit %s); see %s.err","failures":[]}\n' "$rc" "$(basename "$base")" >"$base.json"
+  fi
+  note "$name / $server: exit $rc"
+}
+
 # Durations and sizes (--quick: a smoke run of every path, figures not comparable).
 if [ "$QUICK" = 1 ]; then
   FAN=(--duration 8 --warmup 2) OBS_CLIENTS=201 TRACE_LIMIT=(--limit 8000)
@@ -246,12 +265,16 @@ measure() { # NAME SERVER
     conns) tool conns "$server" conns --server-pid "$pid" "${CONNS[@]}" ;;
     join-storm)
       # One document of STORM_EDIT x 1,000 characters (one writer, 1,000 edits), then
-      # STORM_CLIENTS connections join it with all of them in flight at once.
+      # STORM_CLIENTS clients join it at once: first raw protocol clients from the Rust load
+      # generator (the measurement), then stock providers from conns.mjs (whose single Node
+      # thread decoding every copy of the document is the bottleneck; kept for comparison).
       local room i
       room=yh-storm-$(date +%s)-$RANDOM
       tool join-storm-fill "$server" fanout --room "$room" --docs 1 --clients 2 --writers 1 --rate 200 \
         --edit-size "$STORM_EDIT" --duration 5 --warmup 0 --no-awareness --drain-timeout 60
-      tool join-storm "$server" conns --server-pid "$pid" --room "$room" --docs 1 --conns "$STORM_CLIENTS" \
+      loadgen join-storm "$server" join-storm --url "$SRV_URL" --doc "$room-0" --clients "$STORM_CLIENTS" \
+        --server-pid "$pid"
+      tool join-storm-harness "$server" conns --server-pid "$pid" --room "$room" --docs 1 --conns "$STORM_CLIENTS" \
         --concurrency "$STORM_CLIENTS" --hold 1 --connect-timeout 60 ;;
   esac
   stop_server "$kind" "$SRV_PORT"
