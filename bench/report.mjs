@@ -12,7 +12,9 @@ if (!rawDir || !outPrefix) {
 }
 const env = process.env
 const servers = (env.BENCH_SERVERS || 'weft weft-pg ref').split(/\s+/).filter(Boolean)
-const weftServers = servers.filter((s) => s !== 'ref')
+// `relay` (a bare WebSocket relay, fanout only) gets a ratio column but is judged by no target.
+const weftServers = servers.filter((s) => s !== 'ref' && s !== 'relay')
+const ratioServers = servers.filter((s) => s !== 'ref')
 const REF = 'ref'
 
 const results = {}
@@ -168,7 +170,7 @@ for (const [name, def] of Object.entries(MEASUREMENTS)) {
   const byServer = results[name]
   if (!byServer) continue
   const cols = servers.filter((s) => byServer[s] || s === REF)
-  const ratioCols = weftServers.filter((s) => byServer[s])
+  const ratioCols = ratioServers.filter((s) => byServer[s])
   out(`## ${name}`)
   out()
   out(def.title)

@@ -11,6 +11,8 @@
 #             scripts/pg-test-server.sh; skipped (with a note) without the PG binaries or --no-pg
 #   ref       the reference server (@y/websocket-server 0.1.1, in memory; with LevelDB
 #             persistence for the cold-load measurement), ../shared/bench/reference-server.sh
+#   relay     for `fanout` only: `weft-loadgen relay`, a bare WebSocket relay (no CRDT, no
+#             storage), the floor any server pays for the same deliveries
 # Measurements (NAME for --only; a tool name selects every measurement made with it):
 #   fanout       fanout.mjs defaults (1 doc x 50 clients, 200 edits/s)
 #   fanout-docs  fanout.mjs --docs 100 --clients 10 (the default 200 edits/s per document:
@@ -100,6 +102,7 @@ stop_server() { # kind port
   case "$1" in
     weft | weft-pg) "$ROOT/bench/weft-server.sh" stop "$2" || true ;;
     ref | ref-persist) "$SHARED/reference-server.sh" stop "$2" || true ;;
+    relay) [ -n "${RELAY_PID:-}" ] && { kill "$RELAY_PID" 2>/dev/null; wait "$RELAY_PID" 2>/dev/null; RELAY_PID=""; } || true ;;
   esac
   local keep=() s
   for s in "${STARTED[@]}"; do [ "$s" = "$1 $2" ] || keep+=("$s"); done
@@ -167,6 +170,12 @@ start_server() {
     ref-persist)
       SRV_PID=$("$SHARED/reference-server.sh" start "$SRV_PORT" "$SRV_DATA" | tail -n 1)
       SRV_URL=ws://127.0.0.1:$SRV_PORT ;;
+    relay)
+      "$LOADGEN" relay --listen "127.0.0.1:$SRV_PORT" >"$WORK/relay.log" 2>&1 &
+      RELAY_PID=$! SRV_PID=$!
+      SRV_URL=ws://127.0.0.1:$SRV_PORT
+      local i=0
+      until grep -q listening "$WORK/relay.log" || [ $i -ge 100 ]; do sleep 0.05; i=$((i + 1)); done ;;
   esac
   STARTED+=("$kind $SRV_PORT")
 }
@@ -286,6 +295,9 @@ for name in $ALL; do
   for server in $SERVERS; do
     measure "$name" "$server"
   done
+  # The floor: a bare relay serving the same clients (it cannot serve the others: 1,001
+  # providers syncing each other through it, or a document it does not keep).
+  [ "$name" = fanout ] && measure fanout relay
 done
 
 # ---- report ----
@@ -293,7 +305,7 @@ MACHINE_CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'
 MACHINE_RAM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 export BENCH_DATE=$STAMP BENCH_COMMIT=$COMMIT BENCH_DIRTY=$DIRTY BENCH_QUICK=$QUICK BENCH_PG_NOTE=$PG_NOTE \
   BENCH_MACHINE="$(nproc) cores, $MACHINE_CPU, $MACHINE_RAM RAM, load $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
-  BENCH_NODE=$(node --version) BENCH_SERVERS=$SERVERS
+  BENCH_NODE=$(node --version) BENCH_SERVERS="$SERVERS relay"
 OUT=$RESULTS/$STAMP-$COMMIT
 [ "$QUICK" = 1 ] && OUT=$OUT-quick
 node "$ROOT/bench/report.mjs" "$RAW" "$OUT"

@@ -9,6 +9,12 @@
 //! and apply their answer with yrs and must all hold the same document.
 //!
 //! Works against any y-websocket server: a client connects to `{url}/{doc}`.
+//!
+//! `relay`: the floor for the fan-out measurements, not a server to use. A bare WebSocket
+//! relay: every binary message a client sends goes to every other client of its room (the URL
+//! path), with no CRDT, no storage and no protocol answers (providers sync each other through
+//! it). One `send` per delivery is what any server pays; what a real server spends above this
+//! relay in the same run is its own overhead.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +40,15 @@ struct Cli {
 enum Cmd {
     /// N clients join one (already filled) document at once; time until every one is synced.
     JoinStorm(JoinStorm),
+    /// A bare WebSocket relay (no CRDT, no storage): the floor for fan-out measurements.
+    Relay(Relay),
+}
+
+#[derive(clap::Args)]
+struct Relay {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +88,7 @@ struct Joined {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::JoinStorm(args) => join_storm(args).await,
+        Cmd::Relay(args) => relay::serve(args.listen).await,
     }
 }
 
@@ -225,4 +241,72 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+mod relay {
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// Each room's clients: id and outgoing queue.
+    type Rooms = Arc<Mutex<HashMap<String, Vec<(u64, mpsc::UnboundedSender<Message>)>>>>;
+
+    pub async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        eprintln!("relay listening on ws://{addr}/ROOM");
+        let rooms = Rooms::default();
+        let mut next_id = 0u64;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            next_id += 1;
+            tokio::spawn(client(stream, next_id, rooms.clone()));
+        }
+    }
+
+    async fn client(stream: TcpStream, id: u64, rooms: Rooms) {
+        let mut room = String::new();
+        let ws = tokio_tungstenite::accept_hdr_async(stream, |req: &Request, res: Response| {
+            room = req.uri().path().to_string();
+            Ok(res)
+        })
+        .await;
+        let Ok(ws) = ws else { return };
+        let (mut sink, mut stream) = ws.split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        rooms
+            .lock()
+            .expect("rooms")
+            .entry(room.clone())
+            .or_default()
+            .push((id, tx));
+        let writer = tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(Ok(msg)) = stream.next().await {
+            if !msg.is_binary() {
+                continue;
+            }
+            let rooms = rooms.lock().expect("rooms");
+            for (other, tx) in rooms.get(&room).into_iter().flatten() {
+                if *other != id {
+                    let _ = tx.send(msg.clone());
+                }
+            }
+        }
+        if let Some(clients) = rooms.lock().expect("rooms").get_mut(&room) {
+            clients.retain(|(other, _)| *other != id);
+        }
+        writer.abort();
+    }
 }
