@@ -227,6 +227,31 @@ async fn huge_updates_and_many_documents() {
     }
 }
 
+/// Many documents appending at once (both stores commit them in groups): every append reports
+/// its own document's log as of its commit, and nothing is lost.
+#[tokio::test]
+async fn concurrent_appends_are_each_committed_and_counted() {
+    for u in stores().await {
+        let writers = (0..40).map(|i| {
+            let store = u.store.clone();
+            async move {
+                let doc = name(&format!("conformance/order-{i}"));
+                let (expected, log) = edits(30, 2);
+                let mut entries = 0;
+                for chunk in log.chunks(3) {
+                    let stats = store.append(&doc, chunk.to_vec()).await.expect("append");
+                    entries += chunk.len() as u64;
+                    assert_eq!(stats.entries, entries, "log size as of this commit");
+                }
+                (doc, expected)
+            }
+        });
+        for (doc, expected) in futures_util::future::join_all(writers).await {
+            assert_eq!(text_in(&*u.store, &doc).await, expected, "{}", u.kind);
+        }
+    }
+}
+
 #[tokio::test]
 async fn create_list_meta_delete() {
     for under in stores().await {

@@ -3,7 +3,8 @@
 //!
 //! - **append** is one statement: it bumps the document's `last_seq` (taking its row lock, so
 //!   positions are commit-ordered per document) and inserts every pending update with
-//!   `unnest`, in one round trip and one commit.
+//!   `unnest`. Appends of all documents are committed together by one task (`appender`): one
+//!   transaction per batch, its statements pipelined in one round trip.
 //! - **load** is one statement too, so it sees one consistent state even while a compaction
 //!   commits: the snapshot plus every log entry after the position it covers.
 //! - **compact** runs in one transaction holding a per-document advisory lock (two Weft
@@ -23,6 +24,8 @@ use super::{
     VersionMeta,
 };
 
+mod appender;
+
 mod embedded_migrations {
     refinery::embed_migrations!("../migrations");
 }
@@ -40,7 +43,9 @@ pub struct PostgresStore {
     pool: Pool,
     /// Node id announced with every commit (`NOTIFY weft_updates`, see `cluster`); empty:
     /// no notifications.
-    notify_as: String,
+    notify_as: std::sync::Arc<str>,
+    /// The group-commit task (see `appender`).
+    appends: tokio::sync::mpsc::Sender<appender::Append>,
 }
 
 fn pg_err(e: impl std::fmt::Display) -> StoreError {
@@ -150,14 +155,15 @@ impl PostgresStore {
             .build()
             .map_err(pg_err)?;
         Ok(PostgresStore {
+            appends: appender::start(pool.clone()),
             pool,
-            notify_as: String::new(),
+            notify_as: "".into(),
         })
     }
 
     /// Announces every commit to the other nodes of a cluster as `node` (see `cluster`).
     pub fn notify_as(mut self, node: &str) -> Self {
-        self.notify_as = node.to_owned();
+        self.notify_as = node.into();
         self
     }
 
@@ -305,24 +311,17 @@ impl Store for PostgresStore {
     }
 
     async fn append(&self, doc: &DocName, updates: Vec<Bytes>) -> Result<LogStats, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(APPEND).await.map_err(pg_err)?;
-        let count = updates.len() as i64;
-        let bytes: i64 = updates.iter().map(|u| u.len() as i64).sum();
-        let data: Vec<&[u8]> = updates.iter().map(|u| &u[..]).collect();
-        let row = client
-            .query_one(
-                &stmt,
-                &[&doc.as_str(), &data, &count, &bytes, &self.notify_as],
-            )
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.appends
+            .send(appender::Append {
+                doc: doc.clone(),
+                updates,
+                notify_as: self.notify_as.clone(),
+                reply,
+            })
             .await
-            .map_err(pg_err)?;
-        Ok(LogStats {
-            entries: row.get::<_, i64>(0) as u64,
-            bytes: row.get::<_, i64>(1) as u64,
-            position: row.get::<_, i64>(2) as u64,
-            last_seq: row.get::<_, i64>(2) as u64,
-        })
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn compact(&self, doc: &DocName) -> Result<Compacted, StoreError> {
