@@ -68,6 +68,19 @@ const MEASUREMENTS = {
     title: 'fanout --docs 100 --clients 10 --rate 20 --workers 2 (20 edits/s per document, 2,000 in all)',
     rows: fanoutRows
   },
+  'per-doc': {
+    title: 'weft-loadgen fanout --docs 100 --clients 10 --rate 20: the fanout-docs-r20 load from Rust yrs clients (not saturated), latency kept per document',
+    rows: [
+      ['result', status],
+      ['server CPU s, measured window', (j) => num(get(j, 'serverCpuSeconds')), 2],
+      ['latency p50 ms (all documents)', (j) => num(get(j, 'latencyMs.p50')), 1],
+      ['latency p99 ms (all documents)', (j) => num(get(j, 'latencyMs.p99')), 1],
+      ['per-document p99 ms, median document', (j) => num(get(j, 'perDocP99Ms.median')), 1],
+      ['per-document p99 ms, worst document', (j) => num(get(j, 'perDocP99Ms.worst')), 1],
+      ['per-document p99 ms, best document', (j) => num(get(j, 'perDocP99Ms.best')), 1],
+      ['delivery ratio', (j) => num(get(j, 'deliveryRatio')), 3]
+    ]
+  },
   observers: {
     title: 'fanout --docs 1 --clients 1001 --writers 1 --rate 10 --no-awareness --workers 2: one writer, 1,000 observers',
     rows: fanoutRows
@@ -210,6 +223,8 @@ judge('fanout --docs 100 --clients 10: server CPU <= 1/5 of reference', (s) => r
 judge('fanout --docs 100 --clients 10: p99 no worse (per document: not reported by the harness, aggregate shown)', (s) => results['fanout-docs'] && cmpRatio('fanout-docs', 'latency p99 ms', 1, s))
 judge('fanout --docs 100 --clients 10 --rate 20: server CPU <= 1/5 of reference', (s) => results['fanout-docs-r20'] && cmpRatio('fanout-docs-r20', 'server CPU s, measured window', 0.2, s))
 judge('fanout --docs 100 --clients 10 --rate 20: p99 no worse (aggregate)', (s) => results['fanout-docs-r20'] && cmpRatio('fanout-docs-r20', 'latency p99 ms', 1, s))
+judge('fanout --docs 100 --clients 10 --rate 20 (Rust clients): no document starves: worst per-document p99 no worse than reference', (s) => results['per-doc'] && cmpRatio('per-doc', 'per-document p99 ms, worst document', 1, s))
+judge('fanout --docs 100 --clients 10 --rate 20 (Rust clients): server CPU <= 1/5 of reference', (s) => results['per-doc'] && cmpRatio('per-doc', 'server CPU s, measured window', 0.2, s))
 judge('trace rustcode: server CPU <= 1/4 of reference', (s) => results.trace && cmpRatio('trace', 'server CPU s during replay', 0.25, s))
 judge('trace rustcode: fresh client full-document load <= 1/2 of reference', (s) => results.trace && cmpRatio('trace', 'fresh client full doc ms, p50 of 3', 0.5, s))
 judge('trace rustcode: cold load after restart <= 1/5 of reference (persistence)', (s) => results.cold && cmpRatio('cold', 'cold client full doc ms', 0.2, s))

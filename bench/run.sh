@@ -18,6 +18,8 @@
 #   fanout-docs  fanout.mjs --docs 100 --clients 10 (the default 200 edits/s per document:
 #                20,000 edits/s in all, more than the harness can drive on 2 cores)
 #   fanout-docs-r20  the same at --rate 20 per document, a load the harness sustains
+#   per-doc      weft-loadgen fanout --docs 100 --clients 10 --rate 20: the same load from Rust
+#                clients, with latency percentiles per document (fanout.mjs pools them)
 #   observers    fanout.mjs --docs 1 --clients 1001 --writers 1 (1 writer -> 1,000 observers)
 #   trace        trace.mjs --trace traces/rustcode.json.gz --fresh-clients 3
 #   cold         trace.mjs ... --cold, with the server restarted while no client is connected
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-ALL="fanout fanout-docs fanout-docs-r20 observers trace cold conns join-storm"
+ALL="fanout fanout-docs fanout-docs-r20 per-doc observers trace cold conns join-storm"
 tool_of() {
   case "$1" in
     fanout | fanout-docs | fanout-docs-r20 | observers) echo fanout ;;
@@ -224,10 +226,10 @@ loadgen() {
 
 # Durations and sizes (--quick: a smoke run of every path, figures not comparable).
 if [ "$QUICK" = 1 ]; then
-  FAN=(--duration 8 --warmup 2) OBS_CLIENTS=201 TRACE_LIMIT=(--limit 8000)
+  FAN=(--duration 8 --warmup 2) LG_FAN=(--duration 8 --warmup 2) OBS_CLIENTS=201 TRACE_LIMIT=(--limit 8000)
   CONNS=(--conns 2000 --docs 200) STORM_EDIT=1000 STORM_CLIENTS=200
 else
-  FAN=() OBS_CLIENTS=1001 TRACE_LIMIT=()
+  FAN=() LG_FAN=() OBS_CLIENTS=1001 TRACE_LIMIT=()
   CONNS=(--conns 10000 --docs 1000) STORM_EDIT=5000 STORM_CLIENTS=200
 fi
 
@@ -244,6 +246,9 @@ measure() { # NAME SERVER
     observers)
       tool observers "$server" fanout --server-pid "$pid" --docs 1 --clients "$OBS_CLIENTS" --writers 1 --rate 10 \
         --no-awareness --workers 2 --connect-timeout 180 "${FAN[@]}" ;;
+    per-doc)
+      loadgen per-doc "$server" fanout --url "$SRV_URL" --docs 100 --clients 10 --rate 20 \
+        --server-pid "$pid" "${LG_FAN[@]}" ;;
     trace) tool trace "$server" trace --server-pid "$pid" --trace traces/rustcode.json.gz --fresh-clients 3 "${TRACE_LIMIT[@]}" ;;
     cold)
       # trace.mjs --cold closes every client, waits --cold-wait ms, then times one fresh client.

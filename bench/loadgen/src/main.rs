@@ -10,6 +10,9 @@
 //!
 //! Works against any y-websocket server: a client connects to `{url}/{doc}`.
 //!
+//! `fanout`: like `fanout.mjs` with raw yrs clients, but keeping every document's latencies
+//! apart, so a starving document shows (`fanout.mjs` pools them). See `fanout.rs`.
+//!
 //! `relay`: the floor for the fan-out measurements, not a server to use. A bare WebSocket
 //! relay: every binary message a client sends goes to every other client of its room (the URL
 //! path), with no CRDT, no storage and no protocol answers (providers sync each other through
@@ -17,6 +20,8 @@
 //! relay in the same run is its own overhead.
 
 use std::time::{Duration, Instant};
+
+mod fanout;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -42,6 +47,8 @@ enum Cmd {
     JoinStorm(JoinStorm),
     /// A bare WebSocket relay (no CRDT, no storage): the floor for fan-out measurements.
     Relay(Relay),
+    /// D documents x C writing clients; latency percentiles per document.
+    Fanout(fanout::Args),
 }
 
 #[derive(clap::Args)]
@@ -89,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::JoinStorm(args) => join_storm(args).await,
         Cmd::Relay(args) => relay::serve(args.listen).await,
+        Cmd::Fanout(args) => fanout::run(args).await,
     }
 }
 
@@ -231,7 +239,7 @@ fn apply(frame: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The process' user + system CPU seconds (`/proc/PID/stat`, in clock ticks of 1/100 s).
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     if pid == 0 {
         return None;
     }
