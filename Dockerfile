@@ -15,6 +15,8 @@ COPY Cargo.toml Cargo.lock clippy.toml ./
 COPY crdt crdt
 COPY server server
 COPY tests tests
+# A workspace member (the benchmark load generator): cargo needs its manifest to load the workspace.
+COPY bench/loadgen bench/loadgen
 COPY migrations migrations
 RUN cargo build --release --locked --bin weft
 
