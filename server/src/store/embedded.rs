@@ -1,9 +1,9 @@
 //! The embedded store: SQLite in WAL mode in `WEFT_DATA_DIR/weft.sqlite3`.
 //!
-//! One writer thread owns the write connection and performs **group commit**: it takes every
-//! append request queued at that moment (from any number of documents) and commits them in one
-//! transaction, so one fsync serves them all. Reads (loads, compaction input) use a separate
-//! connection under a mutex on the blocking pool; WAL lets them run beside the writer.
+//! One writer thread owns the write connection and performs **group commit** (`writer`): it
+//! takes every append request queued at that moment (from any number of documents) and commits
+//! them in one transaction, so one fsync serves them all. Reads (loads, compaction input) use a
+//! separate connection under a mutex on the blocking pool; WAL lets them run beside the writer.
 //!
 //! Log sequence numbers are global and never reused (`AUTOINCREMENT`), so a snapshot can record
 //! the last sequence it merged and compaction can delete exactly what it merged even while new
@@ -25,8 +25,10 @@ use super::{
 };
 use crate::config::SyncMode;
 
-/// Largest number of requests folded into one commit: bounds one transaction's latency.
-const MAX_GROUP: usize = 512;
+mod writer;
+
+use writer::WriteOp;
+
 /// Append requests waiting for the writer. Senders wait when it is full (backpressure).
 const WRITER_QUEUE: usize = 4096;
 /// Schema version kept in `PRAGMA user_version`.
@@ -64,26 +66,6 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (doc_id, id)
 );
 ";
-
-enum WriteOp {
-    Append {
-        doc: DocName,
-        updates: Vec<Bytes>,
-        reply: oneshot::Sender<Result<LogStats, StoreError>>,
-    },
-    ReplaceLog {
-        doc: DocName,
-        snapshot: Vec<u8>,
-        upto_seq: i64,
-        reply: oneshot::Sender<Result<Compacted, StoreError>>,
-    },
-}
-
-/// What one write did, for its requester.
-enum Outcome {
-    Appended(LogStats),
-    Replaced(Compacted),
-}
 
 pub struct EmbeddedStore {
     writer: mpsc::Sender<WriteOp>,
@@ -143,7 +125,7 @@ impl EmbeddedStore {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         std::thread::Builder::new()
             .name("weft-sqlite-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx))
+            .spawn(move || writer::writer_loop(writer_conn, rx))
             .map_err(db_err)?;
         Ok(EmbeddedStore {
             writer: tx,
@@ -562,163 +544,6 @@ fn prune_versions(
         )
         .map_err(db_err)?;
     }
-}
-
-/// The writer thread: group commit until every sender is gone.
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(op) => group.push(op),
-                Err(_) => break,
-            }
-        }
-        match commit_group(&mut conn, &group) {
-            Ok(results) => {
-                for (op, result) in group.into_iter().zip(results) {
-                    reply(op, Ok(result));
-                }
-            }
-            Err(e) if group.len() == 1 => {
-                tracing::error!(error = %e, "store commit failed");
-                reply(group.remove(0), Err(e));
-            }
-            Err(e) => {
-                // One bad request must not fail its neighbours: commit each on its own.
-                tracing::warn!(error = %e, ops = group.len(), "group commit failed; retrying one by one");
-                for op in group {
-                    let result =
-                        commit_group(&mut conn, std::slice::from_ref(&op)).map(|mut r| r.remove(0));
-                    reply(op, result);
-                }
-            }
-        }
-    }
-}
-
-fn reply(op: WriteOp, result: Result<Outcome, StoreError>) {
-    match (op, result) {
-        (WriteOp::Append { reply, .. }, Ok(Outcome::Appended(stats))) => {
-            let _ = reply.send(Ok(stats));
-        }
-        (WriteOp::ReplaceLog { reply, .. }, Ok(Outcome::Replaced(done))) => {
-            let _ = reply.send(Ok(done));
-        }
-        (WriteOp::Append { reply, .. }, Err(e)) => {
-            let _ = reply.send(Err(e));
-        }
-        (WriteOp::ReplaceLog { reply, .. }, Err(e)) => {
-            let _ = reply.send(Err(e));
-        }
-        (WriteOp::Append { reply, .. }, Ok(_)) => {
-            let _ = reply.send(Err(db_err("internal: append answered as a compaction")));
-        }
-        (WriteOp::ReplaceLog { reply, .. }, Ok(_)) => {
-            let _ = reply.send(Err(db_err("internal: compaction answered as an append")));
-        }
-    }
-}
-
-fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>, StoreError> {
-    let txn = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
-    let now = now_ms();
-    let mut results = Vec::with_capacity(group.len());
-    for op in group {
-        let doc = match op {
-            WriteOp::Append { doc, .. } | WriteOp::ReplaceLog { doc, .. } => doc,
-        };
-        let id: i64 = txn
-            .prepare_cached(
-                "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-                 ON CONFLICT(name) DO UPDATE SET updated_ms = excluded.updated_ms RETURNING id",
-            )
-            .and_then(|mut s| s.query_row(params![doc.as_str(), now], |r| r.get(0)))
-            .map_err(db_err)?;
-        match op {
-            WriteOp::Append { updates, .. } => {
-                let mut insert = txn
-                    .prepare_cached("INSERT INTO updates (doc_id, data) VALUES (?1, ?2)")
-                    .map_err(db_err)?;
-                let mut bytes = 0u64;
-                for u in updates {
-                    insert.execute(params![id, &u[..]]).map_err(db_err)?;
-                    bytes += u.len() as u64;
-                }
-                let last_seq = txn.last_insert_rowid() as u64;
-                let stats = txn
-                    .prepare_cached(
-                        "UPDATE documents SET log_entries = log_entries + ?2, log_bytes = log_bytes + ?3
-                         WHERE id = ?1 RETURNING log_entries, log_bytes",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row(params![id, updates.len() as i64, bytes as i64], |r| {
-                            Ok(LogStats {
-                                entries: r.get::<_, i64>(0)? as u64,
-                                bytes: r.get::<_, i64>(1)? as u64,
-                                position: 0,
-                                last_seq,
-                            })
-                        })
-                    })
-                    .map_err(db_err)?;
-                results.push(Outcome::Appended(stats));
-            }
-            WriteOp::ReplaceLog {
-                snapshot, upto_seq, ..
-            } => {
-                let current: Option<i64> = txn
-                    .query_row(
-                        "SELECT upto_seq FROM snapshots WHERE doc_id = ?1",
-                        [id],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(db_err)?;
-                if current.is_some_and(|c| c >= *upto_seq) {
-                    // Another compaction got further already; ours is stale.
-                    results.push(Outcome::Replaced(Compacted::default()));
-                    continue;
-                }
-                let (merged_entries, merged_bytes): (i64, i64) = txn
-                    .query_row(
-                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM updates
-                         WHERE doc_id = ?1 AND seq <= ?2",
-                        params![id, upto_seq],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(db_err)?;
-                txn.execute(
-                    "INSERT INTO snapshots (doc_id, upto_seq, data) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, data = excluded.data",
-                    params![id, upto_seq, snapshot],
-                )
-                .map_err(db_err)?;
-                txn.execute(
-                    "DELETE FROM updates WHERE doc_id = ?1 AND seq <= ?2",
-                    params![id, upto_seq],
-                )
-                .map_err(db_err)?;
-                txn.execute(
-                    "UPDATE documents SET
-                        log_entries = (SELECT COUNT(*) FROM updates WHERE doc_id = ?1),
-                        log_bytes = (SELECT COALESCE(SUM(LENGTH(data)), 0) FROM updates WHERE doc_id = ?1)
-                     WHERE id = ?1",
-                    [id],
-                )
-                .map_err(db_err)?;
-                results.push(Outcome::Replaced(Compacted {
-                    merged_entries: merged_entries as u64,
-                    merged_bytes: merged_bytes as u64,
-                    snapshot_bytes: snapshot.len() as u64,
-                }));
-            }
-        }
-    }
-    txn.commit().map_err(db_err)?;
-    Ok(results)
 }
 
 #[cfg(test)]
