@@ -263,7 +263,11 @@ mod relay {
     use tokio_tungstenite::tungstenite::Message;
 
     /// Each room's clients: id and outgoing queue.
-    type Rooms = Arc<Mutex<HashMap<String, Vec<(u64, mpsc::UnboundedSender<Message>)>>>>;
+    type Rooms = Arc<Mutex<HashMap<String, Vec<(u64, mpsc::Sender<Message>)>>>>;
+
+    /// Messages queued per client, like Weft's `--session-queue`; a client that falls this far
+    /// behind loses messages (and the harness reports it), the relay never grows without bound.
+    const QUEUE: usize = 4096;
 
     pub async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
         let listener = TcpListener::bind(addr).await?;
@@ -289,7 +293,7 @@ mod relay {
         .await;
         let Ok(ws) = ws else { return };
         let (mut sink, mut stream) = ws.split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
         rooms
             .lock()
             .expect("rooms")
@@ -310,7 +314,7 @@ mod relay {
             let rooms = rooms.lock().expect("rooms");
             for (other, tx) in rooms.get(&room).into_iter().flatten() {
                 if *other != id {
-                    let _ = tx.send(msg.clone());
+                    let _ = tx.try_send(msg.clone());
                 }
             }
         }
