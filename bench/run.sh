@@ -189,40 +189,33 @@ restart_server() { # kind: same port and data
   esac
 }
 
-# tool NAME SERVER TOOL ARGS...: runs a harness tool from $SHARED against the current server;
-# keeps stdout/stderr in $RAW and the JSON summary (last stdout line) in $RAW/NAME.SERVER.json.
-tool() {
-  local name=$1 server=$2 t=$3 rc=0
+# record NAME SERVER LABEL CMD...: runs CMD against the current server, keeps its stdout/stderr
+# in $RAW and its JSON summary (the last stdout line) in $RAW/NAME.SERVER.json; a run without
+# one gets a failing summary naming LABEL.
+record() {
+  local name=$1 server=$2 label=$3 rc=0
   shift 3
   local base=$RAW/$name.$server
   # In the background and waited for, so that a signal reaches the traps at once.
-  (cd "$SHARED" && exec node "dist/$t.mjs" --url "$SRV_URL" "$@") >"$base.out" 2>"$base.err" &
+  "$@" >"$base.out" 2>"$base.err" &
   TOOL_PID=$!
   wait "$TOOL_PID" || rc=$?
   TOOL_PID=""
   tail -n 1 "$base.out" >"$base.json"
   if ! node -e 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))' "$base.json" 2>/dev/null; then
-    printf '{"tool":"%s","ok":false,"error":"no JSON summary (exit %s); see %s.err","failures":[]}\n' "$t" "$rc" "$(basename "$base")" >"$base.json"
+    printf '{"tool":"%s","ok":false,"error":"no JSON summary (exit %s); see %s.err","failures":[]}\n' "$label" "$rc" "$(basename "$base")" >"$base.json"
   fi
   note "$name / $server: exit $rc ($(node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(j.ok?"PASS":"FAIL "+(j.error||"")+(j.failures||[]).slice(0,2).join("; "))' "$base.json"))"
   return 0
 }
 
-# loadgen NAME SERVER ARGS...: like `tool`, with the Rust load generator (bench/loadgen).
-loadgen() {
-  local name=$1 server=$2 rc=0
-  shift 2
-  local base=$RAW/$name.$server
-  "$LOADGEN" "$@" >"$base.out" 2>"$base.err" &
-  TOOL_PID=$!
-  wait "$TOOL_PID" || rc=$?
-  TOOL_PID=""
-  tail -n 1 "$base.out" >"$base.json"
-  if ! node -e 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))' "$base.json" 2>/dev/null; then
-    printf '{"tool":"weft-loadgen","ok":false,"error":"no JSON summary (exit %s); see %s.err","failures":[]}\n' "$rc" "$(basename "$base")" >"$base.json"
-  fi
-  note "$name / $server: exit $rc"
-}
+# tool NAME SERVER TOOL ARGS...: a harness tool from $SHARED (run from there: its flags name
+# files like traces/...).
+harness_tool() { cd "$SHARED" && exec node "dist/$1.mjs" --url "$SRV_URL" "${@:2}"; }
+tool() { record "$1" "$2" "$3" harness_tool "${@:3}"; }
+
+# loadgen NAME SERVER ARGS...: the same with the Rust load generator (bench/loadgen).
+loadgen() { record "$1" "$2" weft-loadgen "$LOADGEN" "${@:3}"; }
 
 # Durations and sizes (--quick: a smoke run of every path, figures not comparable).
 if [ "$QUICK" = 1 ]; then
