@@ -20,7 +20,6 @@
 //! the server is killed the next instant; Hocuspocus itself answers after applying in memory.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_ws::{AggregatedMessageStream, CloseReason};
@@ -35,13 +34,12 @@ use weft_crdt::{DocName, Inbound, SessionId};
 use super::codec::{self, Frame, Message};
 use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, Gate, Refusal, SessionLimits};
-use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
+use crate::doc::{Close, DocHandle, Registry};
 use crate::ws::close;
 use crate::ws::frames::{self, Incoming};
+use crate::ws::session::join;
 use crate::ws::WsSettings;
 
-/// Joins retried when the actor retires just as we arrive (each retry gets a fresh actor).
-const JOIN_ATTEMPTS: usize = 5;
 /// Documents one connection may have open or refused at once; more close it with 1008. Each
 /// open document is an actor member and may load a document, so this bounds what one socket
 /// can make the server do (the `/ws` endpoint needs one connection per document).
@@ -338,7 +336,9 @@ impl HpSession {
         } = admission;
         let id = self.registry.next_session_id();
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
-        let (handle, close_rx) = join(&self.registry, &name, id, out_tx).await?;
+        let (handle, close_rx) = join(&self.registry, &name, id, out_tx)
+            .await
+            .map_err(End::Close)?;
         let slot = self.next_slot;
         self.next_slot += 1;
         info!(doc = %name, session = id.0, ?access, user = user.as_deref().unwrap_or(""), "document opened");
@@ -521,38 +521,6 @@ impl HpSession {
 
 async fn send(ws: &mut actix_ws::Session, frame: impl Into<Bytes>) -> Result<(), End> {
     ws.binary(frame).await.map_err(|_| End::Gone)
-}
-
-/// Registers with the document's actor, retrying if it was just retiring.
-async fn join(
-    registry: &Registry,
-    name: &DocName,
-    id: SessionId,
-    out_tx: mpsc::Sender<Bytes>,
-) -> Result<(DocHandle, oneshot::Receiver<Close>), End> {
-    for _ in 0..JOIN_ATTEMPTS {
-        let handle = registry.handle(name);
-        let (close_tx, close_rx) = oneshot::channel();
-        let member = Member {
-            id,
-            outbound: out_tx.clone(),
-            close: close_tx,
-        };
-        match handle.join(member).await {
-            Ok(()) => return Ok((handle, close_rx)),
-            Err(JoinError::Retired) if registry.is_shutting_down() => {
-                return Err(End::Close(close::going_away()))
-            }
-            Err(JoinError::Retired) => tokio::time::sleep(Duration::from_millis(5)).await,
-            Err(JoinError::LoadFailed(reason)) => {
-                warn!(doc = %name, %reason, "document unavailable");
-                return Err(End::Close(close::unavailable(
-                    "document could not be loaded; retry later",
-                )));
-            }
-        }
-    }
-    Err(End::Close(close::unavailable("document busy; retry")))
 }
 
 /// The reason a provider's `authenticationFailed` event carries: the same stable codes as the

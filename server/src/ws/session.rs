@@ -95,7 +95,7 @@ impl Session {
         mut stream: AggregatedMessageStream,
         outbound: mpsc::Sender<Bytes>,
     ) {
-        let (doc, mut close_rx) = match self.join(outbound).await {
+        let (doc, mut close_rx) = match join(&self.registry, &self.name, self.id, outbound).await {
             Ok(joined) => joined,
             Err(reason) => {
                 let _ = ws.close(Some(reason)).await;
@@ -261,34 +261,37 @@ impl Session {
         }
         Ok(out)
     }
+}
 
-    /// Registers with the document's actor, retrying if it was just retiring.
-    async fn join(
-        &self,
-        out_tx: mpsc::Sender<Bytes>,
-    ) -> Result<(DocHandle, oneshot::Receiver<Close>), CloseReason> {
-        for _ in 0..JOIN_ATTEMPTS {
-            let doc = self.registry.handle(&self.name);
-            let (close_tx, close_rx) = oneshot::channel();
-            let member = Member {
-                id: self.id,
-                outbound: out_tx.clone(),
-                close: close_tx,
-            };
-            match doc.join(member).await {
-                Ok(()) => return Ok((doc, close_rx)),
-                Err(JoinError::Retired) if self.registry.is_shutting_down() => {
-                    return Err(close::going_away())
-                }
-                Err(JoinError::Retired) => tokio::time::sleep(Duration::from_millis(5)).await,
-                Err(JoinError::LoadFailed(reason)) => {
-                    warn!(%reason, "document unavailable");
-                    return Err(close::unavailable(
-                        "document could not be loaded; retry later",
-                    ));
-                }
+/// Registers a socket session with the document's actor, retrying if the actor was just
+/// retiring (each retry gets a fresh one). Shared by `/ws` and `/hocuspocus`.
+pub(crate) async fn join(
+    registry: &Registry,
+    name: &DocName,
+    id: SessionId,
+    outbound: mpsc::Sender<Bytes>,
+) -> Result<(DocHandle, oneshot::Receiver<Close>), CloseReason> {
+    for _ in 0..JOIN_ATTEMPTS {
+        let doc = registry.handle(name);
+        let (close_tx, close_rx) = oneshot::channel();
+        let member = Member {
+            id,
+            outbound: outbound.clone(),
+            close: close_tx,
+        };
+        match doc.join(member).await {
+            Ok(()) => return Ok((doc, close_rx)),
+            Err(JoinError::Retired) if registry.is_shutting_down() => {
+                return Err(close::going_away())
+            }
+            Err(JoinError::Retired) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(JoinError::LoadFailed(reason)) => {
+                warn!(doc = %name, %reason, "document unavailable");
+                return Err(close::unavailable(
+                    "document could not be loaded; retry later",
+                ));
             }
         }
-        Err(close::unavailable("document busy; retry"))
     }
+    Err(close::unavailable("document busy; retry"))
 }
