@@ -26,9 +26,9 @@ use super::{
 
 mod appender;
 
-mod embedded_migrations {
-    refinery::embed_migrations!("../migrations");
-}
+mod migrate;
+
+pub use migrate::migrate;
 
 /// Pool and timeout settings (from the configuration).
 #[derive(Debug, Clone)]
@@ -200,39 +200,6 @@ impl PostgresStore {
         stored.log.position = last.max(0) as u64;
         Ok((stored, last))
     }
-}
-
-/// Applies the embedded migrations on a dedicated connection.
-pub async fn migrate(config: &tokio_postgres::Config) -> Result<usize, StoreError> {
-    let (mut client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
-    let conn_task = tokio::spawn(connection);
-    // Nodes of a cluster often start together: one migrates, the others wait for it and then
-    // find nothing left to do (refinery alone would race on its own bookkeeping table).
-    client
-        .execute("SELECT pg_advisory_lock($1, 1)", &[&COMPACT_LOCK_NS])
-        .await
-        .map_err(|e| StoreError::Database(format!("cannot take the migration lock: {e}")))?;
-    let report = embedded_migrations::migrations::runner()
-        .set_abort_divergent(true)
-        .set_abort_missing(true)
-        .run_async(&mut client)
-        .await
-        .map_err(|e| {
-            StoreError::Database(format!(
-                "database schema migration failed: {e}. If the database was migrated by a newer \
-                 Weft, run that version (this binary does not know its schema)."
-            ))
-        })?;
-    drop(client);
-    let _ = conn_task.await;
-    let applied = report.applied_migrations().len();
-    if applied > 0 {
-        tracing::info!(applied, "database migrations applied");
-    }
-    Ok(applied)
 }
 
 /// The document's id, with its compaction lock held for the transaction; `None` if it does
