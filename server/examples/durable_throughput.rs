@@ -54,7 +54,7 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
         handle
             .join(Member {
                 id: registry.next_session_id(),
-                outbound: tx,
+                outbound: weft::ws::socket::Outbound::Queue(tx),
                 close,
             })
             .await
@@ -79,7 +79,7 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
                 handle
                     .join(Member {
                         id,
-                        outbound: tx,
+                        outbound: weft::ws::socket::Outbound::Queue(tx),
                         close,
                     })
                     .await

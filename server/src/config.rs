@@ -125,6 +125,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_IDLE_TIMEOUT", default_value = "45s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
+    /// A connection the server closes (idle, slow consumer, refused input, token expiry, document deleted, shutdown) is gone at the TCP level within this, whatever the client does: its close frame is sent, then the socket is reset.
+    #[arg(long, env = "WEFT_CLOSE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub close_grace: Duration,
+
     /// Time a new connection has to complete its TLS handshake and send its request head (the WebSocket upgrade); a connection that sends nothing is closed.
     #[arg(long, env = "WEFT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,

@@ -261,6 +261,7 @@ impl WeftBuilder {
                 session_queue: args.session_queue,
                 ping_interval: args.ping_interval,
                 idle_timeout: args.idle_timeout,
+                close_grace: args.close_grace,
             },
             api: ApiSettings {
                 max_body: args.max_api_body,

@@ -9,7 +9,7 @@
 //! own actix-web application**, mounted under any path with your own authentication:
 //!
 //! ```no_run
-//! use actix_web::{web, App, HttpServer};
+//! use actix_web::{web, App};
 //! use weft::{ServeArgs, Weft};
 //!
 //! #[actix_web::main]
@@ -74,7 +74,7 @@ pub mod ws;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -140,46 +140,40 @@ pub async fn run(
     let web_dir = args.web_dir.clone();
     let addr = listener.local_addr()?;
     let mounted = weft.clone();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(mounted.registry().clone()))
-            .app_data(web::Data::new(mounted.gate().clone()))
-            .app_data(web::Data::new(prometheus.clone()))
-            .route("/healthz", web::get().to(http::health::healthz))
-            .route("/readyz", web::get().to(http::health::readyz))
-            .route("/metrics", web::get().to(http::metrics::render))
-            // Before the embedded part: its `/api/v1` scope would take this path otherwise.
-            .route("/api/v1/tokens", web::post().to(access::mint::mint_route))
-            .configure(|cfg| mounted.configure(cfg))
-            .configure(|cfg| http::web::configure(cfg, &web_dir))
-    })
-    .disable_signals()
-    .shutdown_timeout(5)
-    // Every frame is a small message someone is waiting for: send it now. With Nagle's
-    // algorithm on, a frame written while an earlier one is unacknowledged waits for the
-    // peer's delayed ACK (40 ms on Linux), which was most of the p99 latency under load.
-    .tcp_nodelay(true)
-    // Blocking work here is CPU-bound (rebuilding and compacting documents, SQLite reads behind
-    // one lock): more threads than this cannot run at once on a few cores, and each extra one
-    // costs a stack and an allocator arena. (actix's default is 512 / cores per worker.)
-    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
-    // A connection must finish its TLS handshake and send its request head (the upgrade) in
-    // time, so idle sockets cannot pile up before the gate has even seen them.
-    .client_request_timeout(args.handshake_timeout)
-    .tls_handshake_timeout(args.handshake_timeout);
+    let app = move || {
+        ws::takeover::app(
+            App::new()
+                .app_data(web::Data::new(mounted.registry().clone()))
+                .app_data(web::Data::new(mounted.gate().clone()))
+                .app_data(web::Data::new(prometheus.clone()))
+                .route("/healthz", web::get().to(http::health::healthz))
+                .route("/readyz", web::get().to(http::health::readyz))
+                .route("/metrics", web::get().to(http::metrics::render))
+                // Before the embedded part: its `/api/v1` scope would take this path otherwise.
+                .route("/api/v1/tokens", web::post().to(access::mint::mint_route))
+                .configure(|cfg| mounted.configure(cfg))
+                .configure(|cfg| http::web::configure(cfg, &web_dir)),
+        )
+    };
     let (http, ws) = if tls.is_some() {
         ("https", "wss")
     } else {
         ("http", "ws")
     };
-    server = match tls {
-        Some(config) => server.listen_rustls_0_23(listener, config)?,
-        None => server.listen(listener)?,
+    // actix-web's `HttpServer`, assembled by `ws::takeover` so that upgraded WebSocket
+    // connections leave the HTTP dispatcher (see there).
+    let options = ws::takeover::ServerOptions {
+        workers: args.workers,
+        // Blocking work here is CPU-bound (rebuilding and compacting documents, SQLite reads
+        // behind one lock): more threads than this cannot run at once on a few cores, and each
+        // extra one costs a stack and an allocator arena. (actix's default is 512 / cores.)
+        blocking_threads: BLOCKING_THREADS_PER_WORKER,
+        // A connection must finish its TLS handshake and send its request head (the upgrade)
+        // in time, so idle sockets cannot pile up before the gate has even seen them.
+        handshake_timeout: args.handshake_timeout,
+        shutdown_timeout: 5,
     };
-    if let Some(workers) = args.workers {
-        server = server.workers(workers);
-    }
-    let server = server.run();
+    let server = ws::takeover::serve(app, listener, tls, &options)?;
     let handle = server.handle();
     let store = weft.registry().store().kind();
     info!(%addr, store, "weft listening on {http}://{addr} (WebSocket: {ws}://{addr}/ws/{{document}})");

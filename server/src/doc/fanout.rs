@@ -1,20 +1,22 @@
 //! Sending a document's held effects to its sessions, with the overflow policy in one place:
 //! a send never waits. A full queue marks the session *full* (the actor closes it with 1013 and
-//! it resyncs on reconnect); a closed queue marks it *gone* (its session already ended). A
-//! broadcast frame is encoded once and shared (`Bytes`) by every queue it goes to.
+//! it resyncs on reconnect); a closed one marks it *gone* (its session already ended). A
+//! broadcast frame is encoded (and framed, for owned sockets) once and shared by every session
+//! it goes to; on an owned socket it is written from here, with no task woken (`ws::conn`).
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use weft_crdt::{Effects, SessionId};
 
 use super::handle::Close;
+use crate::ws::conn::SendError;
+use crate::ws::socket::{OutFrame, Outbound};
 
 /// A session as the actor keeps it.
 pub(super) struct Peer {
-    pub outbound: mpsc::Sender<Bytes>,
+    pub outbound: Outbound,
     pub close: Option<oneshot::Sender<Close>>,
 }
 
@@ -30,10 +32,10 @@ impl Undelivered {
         self.full.is_empty() && self.gone.is_empty()
     }
 
-    fn note(&mut self, id: SessionId, e: TrySendError<Bytes>) {
+    fn note(&mut self, id: SessionId, e: SendError) {
         match e {
-            TrySendError::Full(_) => self.full.push(id),
-            TrySendError::Closed(_) => self.gone.push(id),
+            SendError::Full => self.full.push(id),
+            SendError::Gone => self.gone.push(id),
         }
     }
 }
@@ -56,7 +58,7 @@ pub(super) fn send(held: Vec<Held>, peers: &HashMap<SessionId, Peer>) -> Undeliv
                 if let Some(peer) = peers.get(&id) {
                     frames += 1;
                     bytes += frame.len() as u64;
-                    if let Err(e) = peer.outbound.try_send(frame) {
+                    if let Err(e) = peer.outbound.try_send(&OutFrame::new(frame)) {
                         undelivered.note(id, e);
                     }
                 }
@@ -67,21 +69,21 @@ pub(super) fn send(held: Vec<Held>, peers: &HashMap<SessionId, Peer>) -> Undeliv
             for frame in fx.reply {
                 frames += 1;
                 bytes += frame.len() as u64;
-                if let Err(e) = peer.outbound.try_send(Bytes::from(frame)) {
+                if let Err(e) = peer.outbound.try_send(&OutFrame::new(Bytes::from(frame))) {
                     undelivered.note(id, e);
                     break;
                 }
             }
         }
         for frame in fx.broadcast {
-            let frame = Bytes::from(frame);
+            let frame = OutFrame::new(Bytes::from(frame));
             for (id, peer) in peers {
                 if Some(*id) == from {
                     continue;
                 }
                 frames += 1;
                 bytes += frame.len() as u64;
-                if let Err(e) = peer.outbound.try_send(frame.clone()) {
+                if let Err(e) = peer.outbound.try_send(&frame) {
                     undelivered.note(*id, e);
                 }
             }

@@ -6,7 +6,6 @@
 //! through a separate one-shot channel (which cannot be full), and the client resyncs on
 //! reconnect. No update is ever dropped silently.
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use weft_crdt::document::ApplyError;
 use weft_crdt::{Inbound, SessionId};
@@ -15,6 +14,7 @@ use yrs::{StateVector, Update};
 use super::versions::VersionReply;
 use crate::cluster::Remote;
 use crate::store::{StoreError, VersionKind, VersionMeta};
+use crate::ws::socket::Outbound;
 
 /// Why the actor ends a session. Each maps to one WebSocket close code in `ws::close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +55,8 @@ impl Close {
 #[derive(Debug)]
 pub struct Member {
     pub id: SessionId,
-    /// Frames to send to the client, in order.
-    pub outbound: mpsc::Sender<Bytes>,
+    /// Where the client's frames go, in order (straight into its socket, or a bounded queue).
+    pub outbound: Outbound,
     /// Out-of-band close request.
     pub close: oneshot::Sender<Close>,
 }

@@ -42,11 +42,6 @@ pub async fn hocuspocus_route(
     if let Err(refusal) = gate.check_origin(&req) {
         return Ok(refusal.response());
     }
-    let (response, ws, stream) = actix_ws::handle(&req, body)?;
-    let stream = stream
-        .max_frame_size(settings.max_message_size)
-        .aggregate_continuations()
-        .max_continuation_size(settings.max_message_size);
     let conn = registry.next_session_id().0;
     let span = info_span!(
         "hocuspocus",
@@ -58,9 +53,10 @@ pub async fn hocuspocus_route(
         registry.get_ref().clone(),
         settings.get_ref().clone(),
         gate.get_ref().clone(),
-        req,
+        req.clone(),
     );
     // As for `/ws`: the session lives on this worker beside its socket; actors are elsewhere.
-    actix_web::rt::spawn(session.run(ws, stream).instrument(span));
-    Ok(response)
+    crate::ws::upgrade::accept(&req, body, settings.get_ref(), move |ws| {
+        actix_web::rt::spawn(session.run(ws).instrument(span));
+    })
 }

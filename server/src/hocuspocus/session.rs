@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 
 use actix_web::HttpRequest;
-use actix_ws::{AggregatedMessageStream, CloseReason};
+use actix_ws::CloseReason;
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream, SelectAll, StreamExt};
 use tokio::sync::oneshot;
@@ -38,6 +38,7 @@ use crate::access::{Access, Gate, SessionLimits};
 use crate::doc::{Close, DocHandle, Registry};
 use crate::ws::close;
 use crate::ws::frames::{self, Incoming};
+use crate::ws::socket::Socket;
 use crate::ws::WsSettings;
 
 mod admission;
@@ -130,7 +131,7 @@ impl HpSession {
         }
     }
 
-    pub async fn run(mut self, mut ws: actix_ws::Session, mut stream: AggregatedMessageStream) {
+    pub async fn run(mut self, mut ws: Socket) {
         debug!(conn = self.conn, "hocuspocus connection open");
         let mut ping = tokio::time::interval(self.settings.ping_interval);
         ping.reset();
@@ -151,22 +152,22 @@ impl HpSession {
                     };
                     match out {
                         Out::Frame(frame) => {
-                            if ws.binary(codec::wrap(&doc.prefix, &frame)).await.is_err() {
-                                break End::Gone;
+                            if let Err(e) = ws.send(codec::wrap(&doc.prefix, &frame).into()).await {
+                                break end_of(frames::sent(e));
                             }
                             // A sync step 2 from the actor only ever answers our step 1.
                             if frame.starts_with(&[MSG_SYNC, SYNC_STEP2]) && doc.step1_pending > 0 {
                                 doc.step1_pending -= 1;
                                 if doc.step1_pending == 0 {
-                                    let mut gone = false;
+                                    let mut failed = None;
                                     for ok in std::mem::take(&mut doc.held_acks) {
-                                        if ws.binary(codec::sync_status(&key, ok)).await.is_err() {
-                                            gone = true;
+                                        if let Err(e) = ws.send(codec::sync_status(&key, ok).into()).await {
+                                            failed = Some(e);
                                             break;
                                         }
                                     }
-                                    if gone {
-                                        break End::Gone;
+                                    if let Some(e) = failed {
+                                        break end_of(frames::sent(e));
                                     }
                                 }
                             }
@@ -187,15 +188,15 @@ impl HpSession {
                                 doc.held_acks.extend(acks);
                                 continue;
                             }
-                            let mut gone = false;
+                            let mut failed = None;
                             for ok in acks {
-                                if ws.binary(codec::sync_status(&key, ok)).await.is_err() {
-                                    gone = true;
+                                if let Err(e) = ws.send(codec::sync_status(&key, ok).into()).await {
+                                    failed = Some(e);
                                     break;
                                 }
                             }
-                            if gone {
-                                break End::Gone;
+                            if let Some(e) = failed {
+                                break end_of(frames::sent(e));
                             }
                         }
                     }
@@ -205,7 +206,7 @@ impl HpSession {
                     crate::metrics::refused("token_expired_in_session");
                     break End::Close(close::token_expired());
                 }
-                msg = stream.recv() => {
+                msg = ws.recv() => {
                     last_heard = Instant::now();
                     match frames::triage(&mut ws, msg, self.settings.max_message_size, &mut bucket, last_heard).await {
                         Incoming::Binary(bytes) => {
@@ -214,7 +215,6 @@ impl HpSession {
                                 Err(end) => break end,
                             }
                         }
-                        Incoming::Vanished => break End::Gone,
                         Incoming::Handled => {}
                         Incoming::Gone => break End::Gone,
                         Incoming::Close(reason) => break End::Close(reason),
@@ -226,8 +226,8 @@ impl HpSession {
                         crate::metrics::refused("idle_timeout");
                         break End::Close(close::idle());
                     }
-                    if ws.ping(b"").await.is_err() {
-                        break End::Gone;
+                    if let Err(e) = ws.ping().await {
+                        break end_of(frames::sent(e));
                     }
                 }
             }
@@ -235,7 +235,7 @@ impl HpSession {
         if matches!(end, End::Gone) {
             // The client is gone (closed, dropped, or its socket failed while we wrote to it):
             // what it had already sent still counts, whichever side noticed first.
-            for bytes in frames::unread(&mut stream).await {
+            for bytes in ws.unread().await {
                 if self.on_frame(&mut ws, &bytes).await.is_err() {
                     break;
                 }
@@ -245,16 +245,19 @@ impl HpSession {
             doc.handle.leave(doc.id).await;
         }
         match end {
-            End::Gone => debug!("connection ended by the client"),
+            End::Gone => {
+                debug!("connection ended by the client");
+                ws.close(None).await;
+            }
             End::Close(reason) => {
                 debug!(code = ?reason.code, "closing connection");
-                let _ = ws.close(Some(reason)).await;
+                ws.close(Some(reason)).await;
             }
         }
     }
 
     /// Handles one binary frame. `Err` ends the connection.
-    async fn on_frame(&mut self, ws: &mut actix_ws::Session, bytes: &Bytes) -> Result<(), End> {
+    async fn on_frame(&mut self, ws: &mut Socket, bytes: &Bytes) -> Result<(), End> {
         let (key, message) = match codec::decode(bytes) {
             Ok(Frame::Doc { key, message }) => (key, message),
             Ok(Frame::Ping) => return send(ws, codec::pong()).await,
@@ -302,7 +305,7 @@ impl HpSession {
     /// A message for a document open on this connection.
     async fn on_open_doc(
         &mut self,
-        ws: &mut actix_ws::Session,
+        ws: &mut Socket,
         key: String,
         message: Message,
         raw: &Bytes,
@@ -338,7 +341,7 @@ impl HpSession {
     /// acknowledges each write with SyncStatus and echoes awareness to the sender.
     async fn forward(
         &mut self,
-        ws: &mut actix_ws::Session,
+        ws: &mut Socket,
         key: &str,
         messages: Vec<Inbound>,
         raw: &Bytes,
@@ -403,6 +406,16 @@ impl HpSession {
     }
 }
 
-async fn send(ws: &mut actix_ws::Session, frame: impl Into<Bytes>) -> Result<(), End> {
-    ws.binary(frame).await.map_err(|_| End::Gone)
+async fn send(ws: &mut Socket, frame: impl Into<Bytes>) -> Result<(), End> {
+    ws.send(frame.into())
+        .await
+        .map_err(|e| end_of(frames::sent(e)))
+}
+
+/// The end a failed send of the session's own means (see `frames::sent`).
+fn end_of(incoming: Incoming) -> End {
+    match incoming {
+        Incoming::Close(reason) => End::Close(reason),
+        _ => End::Gone,
+    }
 }

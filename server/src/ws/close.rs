@@ -37,6 +37,11 @@ pub fn protocol() -> CloseReason {
     reason(CloseCode::Protocol, "websocket protocol error")
 }
 
+/// 1007: a text message that is not UTF-8.
+pub fn invalid_utf8() -> CloseReason {
+    reason(CloseCode::Invalid, "text message is not UTF-8")
+}
+
 /// 1003: y-websocket speaks binary frames only.
 pub fn text_frame() -> CloseReason {
     reason(CloseCode::Unsupported, "text frames are not supported")

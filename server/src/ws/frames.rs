@@ -5,13 +5,15 @@
 
 use std::time::Duration;
 
-use actix_web::error::PayloadError;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason};
 use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::close;
+use super::conn::SendError;
+use super::socket::{Received, Socket};
+use super::wire::{Message, WireError};
 use crate::access::limits::TokenBucket;
 
 /// What the session loop does next.
@@ -20,29 +22,25 @@ pub enum Incoming {
     Binary(Bytes),
     /// Handled here (ping, pong); nothing to do.
     Handled,
-    /// The client closed: nothing more to send.
+    /// The client closed, or the connection dropped: nothing more to send. Frames it had
+    /// already delivered may still be buffered (see [`Socket::unread`]).
     Gone,
-    /// The connection dropped without a close frame. Frames it had already delivered may
-    /// still be buffered: read them with [`unread`] before leaving.
-    Vanished,
     /// Refused: close with this reason.
     Close(CloseReason),
 }
 
-/// Sorts one message from the socket, answering control frames on `ws`. Data frames and pings
-/// are charged to `rate` (closing with 1008 past it); pongs and closes are free.
+/// Sorts one message from the socket, answering pings on it. Data frames and pings are
+/// charged to `rate` (closing with 1008 past it); pongs and closes are free.
 pub async fn triage(
-    ws: &mut actix_ws::Session,
-    msg: Option<Result<AggregatedMessage, ProtocolError>>,
+    ws: &mut Socket,
+    msg: Received,
     max_message_size: usize,
     rate: &mut TokenBucket,
     now: Instant,
 ) -> Incoming {
     let charged = matches!(
         msg,
-        Some(Ok(AggregatedMessage::Binary(_)
-            | AggregatedMessage::Text(_)
-            | AggregatedMessage::Ping(_)))
+        Some(Ok(Message::Binary(_) | Message::Text | Message::Ping(_)))
     );
     if charged && !rate.take(now) {
         warn!(
@@ -53,50 +51,50 @@ pub async fn triage(
         return Incoming::Close(close::rate_limited());
     }
     match msg {
-        Some(Ok(AggregatedMessage::Binary(bytes))) => Incoming::Binary(bytes),
-        Some(Ok(AggregatedMessage::Text(_))) => {
+        Some(Ok(Message::Binary(bytes))) => Incoming::Binary(bytes),
+        Some(Ok(Message::Text)) => {
             warn!("refusing text frame");
             crate::metrics::refused("text_frame");
             Incoming::Close(close::text_frame())
         }
-        Some(Ok(AggregatedMessage::Ping(payload))) => match ws.pong(&payload).await {
+        Some(Ok(Message::Ping(payload))) => match ws.pong(&payload).await {
             Ok(()) => Incoming::Handled,
-            Err(_) => Incoming::Gone,
+            Err(e) => sent(e),
         },
-        Some(Ok(AggregatedMessage::Pong(_))) => Incoming::Handled,
-        Some(Ok(AggregatedMessage::Close(reason))) => {
+        Some(Ok(Message::Pong)) => Incoming::Handled,
+        Some(Ok(Message::Close(reason))) => {
             debug!(?reason, "client closed");
-            let _ = ws.clone().close(reason).await;
             Incoming::Gone
         }
-        Some(Err(ProtocolError::Overflow)) => {
+        Some(Err(WireError::TooBig)) => {
             warn!(limit = max_message_size, "refusing oversized message");
             crate::metrics::refused("message_too_big");
             Incoming::Close(close::too_big())
         }
-        Some(Err(ProtocolError::Io(io)))
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<PayloadError>().is_some()) =>
-        {
-            debug!(error = %io, "connection dropped without a close frame");
-            Incoming::Vanished
+        Some(Err(e @ WireError::InvalidUtf8)) => {
+            warn!(error = %e, "refusing text frame");
+            crate::metrics::refused("invalid_utf8");
+            Incoming::Close(close::invalid_utf8())
         }
-        Some(Err(e)) => {
-            // actix-ws reports a reassembled (continuation) message over the limit as an I/O
-            // error rather than `Overflow`; it is the same refusal, 1009.
-            let oversized =
-                matches!(&e, ProtocolError::Io(io) if io.to_string().contains("continuation size"));
+        Some(Err(e @ WireError::Protocol(_))) => {
             warn!(error = %e, "websocket protocol error");
-            if oversized {
-                crate::metrics::refused("message_too_big");
-                Incoming::Close(close::too_big())
-            } else {
-                crate::metrics::refused("malformed_frame");
-                Incoming::Close(close::protocol())
-            }
+            crate::metrics::refused("malformed_frame");
+            Incoming::Close(close::protocol())
         }
         None => Incoming::Gone,
+    }
+}
+
+/// What a failed send of the session's own means: a full queue is a slow consumer (1013),
+/// like a broadcast that does not fit.
+pub fn sent(e: SendError) -> Incoming {
+    match e {
+        SendError::Full => {
+            warn!("outbound queue full; closing the session (1013), it will resync");
+            crate::metrics::refused("slow_consumer");
+            Incoming::Close(close::from_actor(crate::doc::Close::SlowConsumer))
+        }
+        SendError::Gone => Incoming::Gone,
     }
 }
 
@@ -107,7 +105,7 @@ const MAX_UNREAD: usize = 4096;
 /// dropped connection before decoding the bytes it read with it, so a client that sends its
 /// last edit and drops the connection at once (a closed tab, a killed process) would otherwise
 /// lose that edit. Only what is already buffered is read; nothing waits on the network.
-pub async fn unread(stream: &mut AggregatedMessageStream) -> Vec<Bytes> {
+pub(super) async fn unread(stream: &mut AggregatedMessageStream) -> Vec<Bytes> {
     let mut frames = Vec::new();
     while frames.len() < MAX_UNREAD {
         match tokio::time::timeout(Duration::from_millis(100), stream.recv()).await {

@@ -1,5 +1,6 @@
-//! The socket's outbound side for `/ws`: what the document actor queues for a connection goes
-//! straight into the HTTP response body, which the connection's dispatcher writes.
+//! The outbound side of a *mounted* `/ws` socket (an embedder's actix-web server owns the
+//! connection; see `socket`): what the document actor queues for a connection goes straight into
+//! the HTTP response body, which the connection's dispatcher writes.
 //!
 //! ```text
 //!  actor ──Bytes──► outbound queue (bounded) ──► Outbound body ──► dispatcher ──► socket
@@ -12,14 +13,19 @@
 //! up (the actor closes it with 1013), since the dispatcher polls the body only while the
 //! socket takes what it writes.
 
+use std::cell::RefCell;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use actix_http::ws::{Codec, Message};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::HttpResponse;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 use tokio_util::codec::Encoder;
 
 /// Most bytes framed into one chunk before it is handed to the dispatcher.
@@ -36,18 +42,54 @@ struct Outbound {
     control: BoxBody,
     codec: Codec,
     control_done: bool,
+    grace: Grace,
+    /// Runs once the session decided to close: when it fires the body fails, and the
+    /// dispatcher drops the connection.
+    expiry: Option<Pin<Box<Sleep>>>,
+}
+
+/// The close grace of a mounted socket, shared by its session (which starts it) and its
+/// response body (which ends the connection when it is over). Both live on one worker thread.
+#[derive(Clone)]
+pub struct Grace(Rc<RefCell<GraceState>>);
+
+struct GraceState {
+    grace: Duration,
+    started: bool,
+    body: Option<Waker>,
+}
+
+impl Grace {
+    pub fn new(grace: Duration) -> Self {
+        Grace(Rc::new(RefCell::new(GraceState {
+            grace,
+            started: false,
+            body: None,
+        })))
+    }
+
+    /// The session is closing: the connection has `grace` left.
+    pub fn start(&self) {
+        let mut st = self.0.borrow_mut();
+        st.started = true;
+        if let Some(waker) = st.body.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// Replaces the body of actix-ws's upgrade response with one that also carries the frames
 /// `queue` receives. The actix-ws body stays inside it, so `actix_ws::Session` keeps working
 /// and the connection ends when the session's close frame is written.
-pub fn attach(response: HttpResponse, queue: mpsc::Receiver<Bytes>) -> HttpResponse {
+pub fn attach(response: HttpResponse, queue: mpsc::Receiver<Bytes>, grace: Grace) -> HttpResponse {
     response
         .map_body(|_, control| Outbound {
             data: Some(queue),
             control,
             codec: Codec::new(),
             control_done: false,
+            grace,
+            expiry: None,
         })
         .map_into_boxed_body()
 }
@@ -64,6 +106,21 @@ impl MessageBody for Outbound {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.get_mut();
+        if this.expiry.is_none() {
+            let mut grace = this.grace.0.borrow_mut();
+            if grace.started {
+                this.expiry = Some(Box::pin(tokio::time::sleep(grace.grace)));
+            } else {
+                grace.body = Some(cx.waker().clone());
+            }
+        }
+        if let Some(expiry) = this.expiry.as_mut() {
+            if expiry.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(
+                    Err("close grace over; dropping the connection".into()),
+                ));
+            }
+        }
         if this.control_done {
             return Poll::Ready(None);
         }

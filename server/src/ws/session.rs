@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  socket ──frame──► decode_frame ──[Inbound]──► DocHandle::send ──► actor
-//!  socket ◄──frame── response body (`outbound`) ◄─ queue (bounded) ◄── actor
+//!  socket ◄──frame── Outbound (straight into an owned socket; see `socket`) ◄── actor
 //! ```
 //!
 //! Decoding happens here, so malformed input closes only this connection (1002/1007) and never
@@ -16,9 +16,9 @@
 
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessageStream, CloseReason};
+use actix_ws::CloseReason;
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use weft_crdt::codec::{decode_frame, encode_permission_denied};
@@ -26,6 +26,7 @@ use weft_crdt::{DocName, Inbound, SessionId};
 
 use super::close;
 use super::frames::{self, Incoming};
+use super::socket::{Outbound, Socket};
 use super::upgrade::WsSettings;
 use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, SessionLimits};
@@ -61,6 +62,14 @@ enum End {
     Close(CloseReason),
 }
 
+/// The end a failed send of the session's own means (see `frames::sent`).
+fn end_of(incoming: Incoming) -> End {
+    match incoming {
+        Incoming::Close(reason) => End::Close(reason),
+        _ => End::Gone,
+    }
+}
+
 impl Session {
     pub fn new(
         id: SessionId,
@@ -88,20 +97,15 @@ impl Session {
         }
     }
 
-    /// `outbound` is the queue the connection's response body writes out (see `outbound`).
-    pub async fn run(
-        mut self,
-        mut ws: actix_ws::Session,
-        mut stream: AggregatedMessageStream,
-        outbound: mpsc::Sender<Bytes>,
-    ) {
-        let (doc, mut close_rx) = match join(&self.registry, &self.name, self.id, outbound).await {
-            Ok(joined) => joined,
-            Err(reason) => {
-                let _ = ws.close(Some(reason)).await;
-                return;
-            }
-        };
+    pub async fn run(mut self, mut ws: Socket) {
+        let (doc, mut close_rx) =
+            match join(&self.registry, &self.name, self.id, ws.outbound()).await {
+                Ok(joined) => joined,
+                Err(reason) => {
+                    ws.close(Some(reason)).await;
+                    return;
+                }
+            };
         debug!("session open");
         crate::metrics::connection_opened();
         let mut ping = tokio::time::interval(self.settings.ping_interval);
@@ -140,7 +144,7 @@ impl Session {
                     crate::metrics::refused("token_expired_in_session");
                     break End::Close(close::token_expired());
                 }
-                msg = stream.recv() => {
+                msg = ws.recv() => {
                     last_heard = Instant::now();
                     match frames::triage(&mut ws, msg, self.settings.max_message_size, &mut bucket, last_heard).await {
                         Incoming::Binary(bytes) => {
@@ -148,7 +152,6 @@ impl Session {
                                 break end;
                             }
                         }
-                        Incoming::Vanished => break End::Gone,
                         Incoming::Handled => {}
                         Incoming::Gone => break End::Gone,
                         Incoming::Close(reason) => break End::Close(reason),
@@ -160,8 +163,8 @@ impl Session {
                         crate::metrics::refused("idle_timeout");
                         break End::Close(close::idle());
                     }
-                    if ws.ping(b"").await.is_err() {
-                        break End::Gone;
+                    if let Err(e) = ws.ping().await {
+                        break end_of(frames::sent(e));
                     }
                 }
             }
@@ -169,7 +172,7 @@ impl Session {
         if matches!(end, End::Gone) {
             // The client is gone (closed, dropped, or its socket failed while we wrote to it):
             // what it had already sent still counts, whichever side noticed first.
-            for bytes in frames::unread(&mut stream).await {
+            for bytes in ws.unread().await {
                 if self.on_frame(&mut ws, &doc, &bytes).await.is_err() {
                     break;
                 }
@@ -178,11 +181,14 @@ impl Session {
         doc.leave(self.id).await;
         crate::metrics::connection_closed();
         match end {
-            End::Gone => debug!("session ended by the client"),
+            End::Gone => {
+                debug!("session ended by the client");
+                ws.close(None).await;
+            }
             End::Close(reason) => {
                 debug!(code = ?reason.code, "closing session");
                 crate::metrics::closed_with(u16::from(reason.code));
-                let _ = ws.close(Some(reason)).await;
+                ws.close(Some(reason)).await;
             }
         }
     }
@@ -191,7 +197,7 @@ impl Session {
     /// the document. `Err` ends the session.
     async fn on_frame(
         &mut self,
-        ws: &mut actix_ws::Session,
+        ws: &mut Socket,
         doc: &DocHandle,
         bytes: &Bytes,
     ) -> Result<(), End> {
@@ -212,8 +218,8 @@ impl Session {
             );
             crate::metrics::refused("read_only_write");
             let denied = encode_permission_denied("read-only access: updates are not accepted");
-            if ws.binary(denied).await.is_err() {
-                return Err(End::Gone);
+            if let Err(e) = ws.send(denied.into()).await {
+                return Err(end_of(frames::sent(e)));
             }
         }
         if !messages.pass.is_empty() && doc.send(self.id, messages.pass).await.is_err() {
@@ -269,7 +275,7 @@ pub(crate) async fn join(
     registry: &Registry,
     name: &DocName,
     id: SessionId,
-    outbound: mpsc::Sender<Bytes>,
+    outbound: Outbound,
 ) -> Result<(DocHandle, oneshot::Receiver<Close>), CloseReason> {
     for _ in 0..JOIN_ATTEMPTS {
         let doc = registry.handle(name);

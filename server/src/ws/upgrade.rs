@@ -6,14 +6,18 @@
 
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 use tokio::sync::mpsc;
 use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
 
+use super::conn::Conn;
+use super::outbound::Grace;
 use super::session::Session;
+use super::socket::Socket;
+use super::takeover::{Ownable, Takeover};
 use crate::access::Gate;
 use crate::doc::Registry;
 use crate::http::problem;
@@ -25,6 +29,9 @@ pub struct WsSettings {
     pub session_queue: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+    /// A connection the server closes is gone at the TCP level within this, whatever the
+    /// client does (`--close-grace`).
+    pub close_grace: Duration,
 }
 
 /// `GET /ws/{document:.*}`.
@@ -65,13 +72,6 @@ pub async fn ws_route(
         Ok(admission) => admission,
         Err(refusal) => return Ok(refusal.response()),
     };
-    let (response, ws, stream) = actix_ws::handle(&req, body)?;
-    let (outbound, queue) = mpsc::channel::<Bytes>(settings.session_queue);
-    let response = super::outbound::attach(response, queue);
-    let stream = stream
-        .max_frame_size(settings.max_message_size)
-        .aggregate_continuations()
-        .max_continuation_size(settings.max_message_size);
     let id = registry.next_session_id();
     let peer = req.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let span = info_span!(
@@ -91,7 +91,47 @@ pub async fn ws_route(
         gate.session_limits(),
     );
     // actix workers are single-threaded runtimes: the session lives on this worker, beside
-    // its socket. The document actor may live on another worker; they talk over channels.
-    actix_web::rt::spawn(session.run(ws, stream, outbound).instrument(span));
+    // its socket. The document actor lives elsewhere and writes to the socket directly.
+    accept(&req, body, settings.get_ref(), move |ws| {
+        actix_web::rt::spawn(session.run(ws).instrument(span));
+    })
+}
+
+/// Upgrades `req` and starts `session` on its socket: owned when the server lets Weft take
+/// connections over (`takeover`), else through actix-ws. Shared by `/ws` and `/hocuspocus`.
+pub(crate) fn accept(
+    req: &HttpRequest,
+    body: web::Payload,
+    settings: &WsSettings,
+    session: impl FnOnce(Socket) + 'static,
+) -> actix_web::Result<HttpResponse> {
+    if req.extensions().get::<Ownable>().is_some() {
+        let mut response = HttpResponse::from(
+            actix_http::ws::handshake(req.head())?
+                .finish()
+                .map_into_boxed_body(),
+        );
+        let (queue, max, grace) = (
+            settings.session_queue,
+            settings.max_message_size,
+            settings.close_grace,
+        );
+        response
+            .extensions_mut()
+            .insert(Takeover::new(move |tcp, tls, read| {
+                let conn = Conn::new(tcp, tls, queue);
+                session(Socket::owned(conn, max, grace, read));
+            }));
+        return Ok(response);
+    }
+    let (response, ws, stream) = actix_ws::handle(req, body)?;
+    let (outbound, queue) = mpsc::channel::<Bytes>(settings.session_queue);
+    let grace = Grace::new(settings.close_grace);
+    let response = super::outbound::attach(response, queue, grace.clone());
+    let stream = stream
+        .max_frame_size(settings.max_message_size)
+        .aggregate_continuations()
+        .max_continuation_size(settings.max_message_size);
+    session(Socket::mounted(ws, stream, outbound, grace));
     Ok(response)
 }

@@ -14,12 +14,13 @@ use crate::access::{Access, Admission, Refusal};
 use crate::hocuspocus::codec;
 use crate::ws::close;
 use crate::ws::session::join;
+use crate::ws::socket::{Outbound, Socket};
 
 impl HpSession {
     /// Admits, joins and greets a document. A refusal is a PermissionDenied for that key only.
     pub(super) async fn open(
         &mut self,
-        ws: &mut actix_ws::Session,
+        ws: &mut Socket,
         key: String,
         token: Option<&str>,
     ) -> Result<(), End> {
@@ -55,7 +56,7 @@ impl HpSession {
         } = admission;
         let id = self.registry.next_session_id();
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
-        let (handle, close_rx) = join(&self.registry, &name, id, out_tx)
+        let (handle, close_rx) = join(&self.registry, &name, id, Outbound::Queue(out_tx))
             .await
             .map_err(End::Close)?;
         let slot = self.next_slot;
@@ -95,7 +96,7 @@ impl HpSession {
 
     pub(super) async fn deny(
         &mut self,
-        ws: &mut actix_ws::Session,
+        ws: &mut Socket,
         key: String,
         reason: &str,
     ) -> Result<(), End> {
@@ -108,7 +109,7 @@ impl HpSession {
     /// refreshed token): new access and expiry, or the document is closed for this socket.
     pub(super) async fn reauthorize(
         &mut self,
-        ws: &mut actix_ws::Session,
+        ws: &mut Socket,
         key: String,
         token: &str,
     ) -> Result<(), End> {

@@ -1,0 +1,372 @@
+//! A WebSocket connection Weft owns after the upgrade (see `takeover`): the socket itself,
+//! shared by the connection's task, which reads, and every sender of frames (the document
+//! actor, the session), which write.
+//!
+//! ```text
+//!  actor ──frame──► Conn::send ──(socket takes it)──► kernel          no task woken
+//!                        └──(socket full)──► queue (bounded) ──► Conn::drive_writes (the
+//!                                                                connection's task, on writable)
+//!  kernel ──readable──► Conn::read_into (into a buffer the caller lends) ──► session
+//! ```
+//!
+//! A frame is written by whoever sends it, straight into the socket, when nothing is queued
+//! before it; only what the socket does not take waits, in order, in a queue of at most
+//! `limit` frames that the connection's own task flushes when the socket becomes writable. A
+//! full queue refuses the frame ([`SendError::Full`]): the sender closes the session with 1013
+//! (the client resyncs on reconnect), so memory never grows with the slowest client.
+//!
+//! An idle connection holds no buffer: reads wait for readiness and then read into a buffer
+//! the caller lends (see `socket`). TLS connections keep rustls's state behind a lock and
+//! follow the same path; rustls holds the TLS records it could not write yet.
+//!
+//! Closing is bounded: [`Conn::close`] queues the close frame, flushes it, half-closes, and
+//! waits for the peer to finish, all within the close grace; past it the socket is reset
+//! (`SO_LINGER` 0), so nothing the peer does keeps it open.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use rustls::ServerConnection;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Most queued frames handed to one `writev`.
+const MAX_IOV: usize = 64;
+
+/// Why a frame was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue is at its limit: the client does not read fast enough.
+    Full,
+    /// The connection is closing or gone.
+    Gone,
+}
+
+/// A cloneable handle to one owned connection.
+#[derive(Clone)]
+pub struct Conn(Arc<Inner>);
+
+struct Inner {
+    tcp: TcpStream,
+    /// rustls's state on a `wss://` connection.
+    tls: Option<Mutex<ServerConnection>>,
+    state: Mutex<Writes>,
+    /// Wakes the connection's task when frames wait in the queue.
+    queued: Notify,
+    /// Most frames queued while the socket is full.
+    limit: usize,
+}
+
+#[derive(Default)]
+struct Writes {
+    /// Frames (the first possibly partly written) waiting for the socket to take them.
+    queue: VecDeque<Bytes>,
+    /// No more frames are taken: the close frame is queued, or the socket failed.
+    closing: bool,
+    /// The socket failed or was reset.
+    dead: bool,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("peer", &self.0.tcp.peer_addr().ok())
+            .field("tls", &self.0.tls.is_some())
+            .finish()
+    }
+}
+
+impl Conn {
+    /// Takes over `tcp` (and its TLS session, if any). `limit`: frames queued at most.
+    pub fn new(tcp: TcpStream, tls: Option<ServerConnection>, limit: usize) -> Self {
+        Conn(Arc::new(Inner {
+            tcp,
+            tls: tls.map(Mutex::new),
+            state: Mutex::new(Writes::default()),
+            queued: Notify::new(),
+            limit: limit.max(1),
+        }))
+    }
+
+    /// Sends one encoded frame (see `wire`) without waiting: written at once when nothing is
+    /// queued and the socket takes it, else queued for the connection's task.
+    pub fn send(&self, frame: Bytes) -> Result<(), SendError> {
+        self.push(frame, false)
+    }
+
+    fn push(&self, frame: Bytes, closing: bool) -> Result<(), SendError> {
+        let inner = &*self.0;
+        let mut st = lock(&inner.state);
+        if st.closing {
+            return Err(SendError::Gone);
+        }
+        st.closing = closing;
+        if st.queue.is_empty() && !inner.tls_backlog() {
+            match inner.write(&[IoSlice::new(&frame)]) {
+                Ok(n) if n == frame.len() => return Ok(()),
+                Ok(n) => st.queue.push_back(frame.slice(n..)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => st.queue.push_back(frame),
+                Err(_) => {
+                    st.dead = true;
+                    st.closing = true;
+                    return Err(SendError::Gone);
+                }
+            }
+            drop(st);
+            inner.queued.notify_one();
+            return Ok(());
+        }
+        if st.queue.len() >= inner.limit && !closing {
+            return Err(SendError::Full);
+        }
+        st.queue.push_back(frame);
+        drop(st);
+        // The task is already flushing (it was woken when the queue became non-empty), but a
+        // TLS backlog alone does not wake it.
+        inner.queued.notify_one();
+        Ok(())
+    }
+
+    /// Frames waiting for the socket (for tests and metrics).
+    pub fn queued(&self) -> usize {
+        lock(&self.0.state).queue.len()
+    }
+
+    /// Flushes the queue whenever the socket can take more. Runs beside the connection's reads
+    /// in its task; returns only when the socket fails (or is dead).
+    pub async fn drive_writes(&self) -> io::Result<()> {
+        let inner = &*self.0;
+        loop {
+            if inner.pending() {
+                inner.tcp.writable().await?;
+                inner.flush()?;
+            } else {
+                inner.queued.notified().await;
+            }
+        }
+    }
+
+    /// Waits until the socket has something to read (or rustls holds plaintext already).
+    pub async fn readable(&self) -> io::Result<()> {
+        if let Some(tls) = &self.0.tls {
+            let buffered = lock(tls).process_new_packets().map_or(true, |io| {
+                io.plaintext_bytes_to_read() > 0 || io.peer_has_closed()
+            });
+            if buffered {
+                return Ok(());
+            }
+        }
+        self.0.tcp.readable().await
+    }
+
+    /// Reads what is there into `buf` without waiting: `Ok(0)` is the end of the stream,
+    /// `WouldBlock` means nothing yet (wait with [`Conn::readable`]).
+    pub fn try_read(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        let inner = &*self.0;
+        let Some(tls) = &inner.tls else {
+            return inner.tcp.try_read_buf(buf);
+        };
+        let mut tls = lock(tls);
+        loop {
+            let mut chunk = [0u8; 8192];
+            match tls.reader().read(&mut chunk) {
+                // 0: close_notify, the peer is done.
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut TcpIo(&inner.tcp))? == 0 {
+                return Ok(0);
+            }
+            let state = tls.process_new_packets();
+            if tls.wants_write() {
+                // Handshake messages, alerts or key updates to answer: the task writes them.
+                inner.queued.notify_one();
+            }
+            state.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+    }
+
+    /// Closes the connection: `close_frame` goes out after everything queued before it, the
+    /// connection is half-closed once it is written, then the peer has until `grace` is over
+    /// to finish (its bytes are read and dropped). After `grace` the socket is reset, whatever
+    /// the peer does. Either way no more frames are taken from the moment this is called.
+    pub async fn close(&self, close_frame: Option<Bytes>, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        match close_frame {
+            Some(frame) => {
+                let _ = self.push(frame, true);
+            }
+            None => lock(&self.0.state).closing = true,
+        }
+        let finished = tokio::time::timeout_at(deadline, self.finish()).await;
+        if !matches!(finished, Ok(Ok(()))) {
+            self.reset();
+        }
+    }
+
+    /// Flushes, half-closes, and reads until the peer's end of stream.
+    async fn finish(&self) -> io::Result<()> {
+        let inner = &*self.0;
+        while inner.pending() {
+            inner.tcp.writable().await?;
+            inner.flush()?;
+        }
+        if let Some(tls) = &inner.tls {
+            lock(tls).send_close_notify();
+            while inner.pending() {
+                inner.tcp.writable().await?;
+                inner.flush()?;
+            }
+        }
+        socket2::SockRef::from(&inner.tcp).shutdown(std::net::Shutdown::Write)?;
+        let mut sink = BytesMut::new();
+        loop {
+            inner.tcp.readable().await?;
+            sink.clear();
+            match inner.tcp.try_read_buf(&mut sink) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops the connection now: the kernel discards what is unsent and answers with a reset,
+    /// so a peer that reads nothing cannot hold the socket or its buffers.
+    pub fn reset(&self) {
+        let inner = &*self.0;
+        let mut st = lock(&inner.state);
+        st.dead = true;
+        st.closing = true;
+        st.queue.clear();
+        drop(st);
+        let sock = socket2::SockRef::from(&inner.tcp);
+        let _ = sock.set_linger(Some(Duration::ZERO));
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Inner {
+    /// Whether anything waits to be written (queued frames, or TLS records rustls holds).
+    fn pending(&self) -> bool {
+        let st = lock(&self.state);
+        !st.dead && (!st.queue.is_empty() || self.tls_backlog())
+    }
+
+    fn tls_backlog(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| lock(tls).wants_write())
+    }
+
+    /// Writes as much of the queue as the socket takes now.
+    fn flush(&self) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        if st.dead {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let result = self.flush_locked(&mut st);
+        if let Err(e) = &result {
+            if e.kind() != io::ErrorKind::WouldBlock {
+                st.dead = true;
+                st.closing = true;
+                st.queue.clear();
+                return result;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_locked(&self, st: &mut MutexGuard<'_, Writes>) -> io::Result<()> {
+        if let Some(tls) = &self.tls {
+            let mut tls = lock(tls);
+            loop {
+                while tls.wants_write() {
+                    tls.write_tls(&mut TcpIo(&self.tcp))?;
+                }
+                let Some(frame) = st.queue.pop_front() else {
+                    return Ok(());
+                };
+                tls.writer().write_all(&frame)?;
+            }
+        }
+        while !st.queue.is_empty() {
+            let slices: Vec<IoSlice<'_>> = st
+                .queue
+                .iter()
+                .take(MAX_IOV)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let mut n = self.tcp.try_write_vectored(&slices)?;
+            drop(slices);
+            while n > 0 {
+                let Some(front) = st.queue.front_mut() else {
+                    break;
+                };
+                if n >= front.len() {
+                    n -= front.len();
+                    st.queue.pop_front();
+                } else {
+                    front.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `bufs` now, as far as the socket takes them. Over TLS the whole frame goes into
+    /// rustls, which keeps the records the socket does not take (`tls_backlog`).
+    fn write(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let Some(tls) = &self.tls else {
+            return self.tcp.try_write_vectored(bufs);
+        };
+        let mut tls = lock(tls);
+        let mut n = 0;
+        for buf in bufs {
+            tls.writer().write_all(buf)?;
+            n += buf.len();
+        }
+        while tls.wants_write() {
+            match tls.write_tls(&mut TcpIo(&self.tcp)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A lock whose holder cannot leave its data half-changed: every critical section here is a
+/// few field updates and non-blocking syscalls, so a poisoned lock still holds consistent data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The socket as `Read`/`Write` for rustls: non-blocking, `WouldBlock` when not ready.
+struct TcpIo<'a>(&'a TcpStream);
+
+impl Read for TcpIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for TcpIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! The socket as a session sees it, whichever way the connection is held:
+//!
+//! - [`Socket::Owned`]: Weft owns the connection after the upgrade (`takeover`; what `weft
+//!   serve` does). Reads wait for readiness and borrow a per-thread buffer; a connection keeps
+//!   a buffer of its own only while a frame is incomplete. Writes go straight into the socket
+//!   (`conn`), and the document actor writes there too ([`Outbound::Direct`]).
+//! - [`Socket::Mounted`]: an embedder's actix-web server still owns the connection (Weft is
+//!   mounted as a scope; actix-ws frames it). The actor's frames go through a bounded queue
+//!   that the response body drains (`outbound`).
+//!
+//! Both give the session the same messages and the same close rules: the session decides a
+//! close, the socket sends the close frame and the connection is gone within the close grace.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::conn::{Conn, SendError};
+use super::outbound::Grace;
+use super::wire::{self, Deframer, Message, WireError};
+
+/// What one read from a socket borrows: big enough for a burst of small frames. A frame that
+/// does not fit moves to a buffer of its connection's own until it is complete.
+const SCRATCH: usize = 16 * 1024;
+/// A scratch buffer grown past this (a large frame announced) is replaced after use.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(SCRATCH));
+}
+
+/// What a session reads: a message, a refusal of what the client sent, or the end.
+pub type Received = Option<Result<Message, WireError>>;
+
+pub enum Socket {
+    Owned(Owned),
+    Mounted(Mounted),
+}
+
+pub struct Owned {
+    conn: Conn,
+    deframer: Deframer,
+    /// Bytes read but not yet a whole message; empty (unallocated) between messages.
+    partial: BytesMut,
+    /// The client's close frame, echoed when the session closes.
+    peer_closed: Option<Option<CloseReason>>,
+    grace: Duration,
+}
+
+pub struct Mounted {
+    session: actix_ws::Session,
+    stream: AggregatedMessageStream,
+    /// The actor's queue into the response body.
+    outbound: mpsc::Sender<Bytes>,
+    /// Ends the response body (and so the connection) once the close grace is over.
+    grace: Grace,
+}
+
+/// Where the document actor sends a session's frames.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// Straight into an owned socket.
+    Direct(Conn),
+    /// Into a bounded queue (a mounted socket's response body, or a Hocuspocus session that
+    /// prefixes each frame with its document's key).
+    Queue(mpsc::Sender<Bytes>),
+}
+
+/// One message of the actor for its sessions: the payload, and its WebSocket frame made once
+/// for every owned socket it goes to.
+pub struct OutFrame {
+    payload: Bytes,
+    framed: std::cell::OnceCell<Bytes>,
+}
+
+impl OutFrame {
+    pub fn new(payload: Bytes) -> Self {
+        OutFrame {
+            payload,
+            framed: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    fn framed(&self) -> Bytes {
+        self.framed
+            .get_or_init(|| wire::binary(&self.payload))
+            .clone()
+    }
+}
+
+impl Outbound {
+    /// Sends without waiting. `Full`: the client cannot keep up; `Gone`: it left.
+    pub fn try_send(&self, frame: &OutFrame) -> Result<(), SendError> {
+        match self {
+            Outbound::Direct(conn) => conn.send(frame.framed()),
+            Outbound::Queue(tx) => tx.try_send(frame.payload.clone()).map_err(|e| match e {
+                TrySendError::Full(_) => SendError::Full,
+                TrySendError::Closed(_) => SendError::Gone,
+            }),
+        }
+    }
+}
+
+impl Socket {
+    pub fn owned(conn: Conn, max_message: usize, grace: Duration, read: BytesMut) -> Self {
+        Socket::Owned(Owned {
+            conn,
+            deframer: Deframer::new(max_message),
+            partial: read,
+            peer_closed: None,
+            grace,
+        })
+    }
+
+    pub fn mounted(
+        session: actix_ws::Session,
+        stream: AggregatedMessageStream,
+        outbound: mpsc::Sender<Bytes>,
+        grace: Grace,
+    ) -> Self {
+        Socket::Mounted(Mounted {
+            session,
+            stream,
+            outbound,
+            grace,
+        })
+    }
+
+    /// Where the actor sends this session's frames.
+    pub fn outbound(&self) -> Outbound {
+        match self {
+            Socket::Owned(o) => Outbound::Direct(o.conn.clone()),
+            Socket::Mounted(m) => Outbound::Queue(m.outbound.clone()),
+        }
+    }
+
+    /// The next message. `None`: the client is gone (end of stream, or the socket failed).
+    /// Cancel-safe: nothing read is lost if the future is dropped.
+    pub async fn recv(&mut self) -> Received {
+        match self {
+            Socket::Owned(o) => o.recv().await,
+            Socket::Mounted(m) => {
+                let msg = from_actix(m.stream.recv().await);
+                if let Some(Ok(Message::Close(reason))) = &msg {
+                    // Echoed at once, as actix-ws expects; the session then ends.
+                    let _ = m.session.clone().close(reason.clone()).await;
+                }
+                msg
+            }
+        }
+    }
+
+    /// Sends a binary message of the session's own (not the actor's).
+    pub async fn send(&mut self, payload: Bytes) -> Result<(), SendError> {
+        match self {
+            Socket::Owned(o) => o.conn.send(wire::binary(&payload)),
+            Socket::Mounted(m) => m.session.binary(payload).await.map_err(|_| SendError::Gone),
+        }
+    }
+
+    /// Answers a ping. Like any frame, a pong the client does not read counts against its
+    /// queue, so a client that pings but never reads is a slow consumer.
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        match self {
+            Socket::Owned(o) => o.conn.send(wire::pong(payload)),
+            Socket::Mounted(m) => m.session.pong(payload).await.map_err(|_| SendError::Gone),
+        }
+    }
+
+    pub async fn ping(&mut self) -> Result<(), SendError> {
+        match self {
+            Socket::Owned(o) => o.conn.send(wire::ping(b"")),
+            Socket::Mounted(m) => m.session.ping(b"").await.map_err(|_| SendError::Gone),
+        }
+    }
+
+    /// Binary messages a vanished client had already delivered (see `frames::unread`).
+    pub async fn unread(&mut self) -> Vec<Bytes> {
+        match self {
+            // An owned socket reads everything before it reports the end of the stream.
+            Socket::Owned(_) => Vec::new(),
+            Socket::Mounted(m) => super::frames::unread(&mut m.stream).await,
+        }
+    }
+
+    /// Ends the connection: with `reason`, a close frame (or the echo of the client's own close)
+    /// after everything queued; the TCP connection is gone within the close grace whatever the
+    /// client does.
+    pub async fn close(self, reason: Option<CloseReason>) {
+        match self {
+            Socket::Owned(o) => {
+                let frame = match (&o.peer_closed, &reason) {
+                    (Some(echo), _) => Some(wire::close(echo.as_ref().unwrap_or(&CloseReason {
+                        code: actix_ws::CloseCode::Normal,
+                        description: None,
+                    }))),
+                    (None, Some(reason)) => Some(wire::close(reason)),
+                    (None, None) => None,
+                };
+                o.conn.close(frame, o.grace).await;
+            }
+            Socket::Mounted(m) => {
+                m.grace.start();
+                if reason.is_some() {
+                    let _ = m.session.close(reason).await;
+                }
+            }
+        }
+    }
+}
+
+impl Owned {
+    async fn recv(&mut self) -> Received {
+        loop {
+            if !self.partial.is_empty() {
+                let next = self.deframer.next(&mut self.partial);
+                if self.partial.is_empty() {
+                    self.partial = BytesMut::new(); // nothing in flight: hold no buffer
+                }
+                match next {
+                    Ok(Some(msg)) => return Some(Ok(self.note(msg))),
+                    Ok(None) => {}
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            tokio::select! {
+                biased;
+                ready = self.conn.readable() => {
+                    if ready.is_err() {
+                        return None;
+                    }
+                }
+                // Frames the socket did not take are flushed while waiting to read.
+                _ = self.conn.drive_writes() => return None,
+            }
+            match self.read() {
+                Ok(Some(msg)) => return Some(Ok(self.note(msg))),
+                Ok(None) => {}
+                Err(ReadEnd::WouldBlock) => {}
+                Err(ReadEnd::Gone) => return None,
+                Err(ReadEnd::Refused(e)) => return Some(Err(e)),
+            }
+        }
+    }
+
+    fn note(&mut self, msg: Message) -> Message {
+        if let Message::Close(reason) = &msg {
+            self.peer_closed = Some(reason.clone());
+        }
+        msg
+    }
+
+    /// One read. Between messages it reads into this thread's scratch buffer and keeps only an
+    /// incomplete remainder; mid-message it reads into the connection's own buffer.
+    fn read(&mut self) -> Result<Option<Message>, ReadEnd> {
+        if !self.partial.is_empty() || self.deframer.is_mid_message() {
+            if self.partial.capacity() - self.partial.len() < 4096 {
+                self.partial.reserve(SCRATCH);
+            }
+            return match self.conn.try_read(&mut self.partial) {
+                Ok(0) => Err(ReadEnd::Gone),
+                Ok(_) => Ok(None), // parsed at the top of `recv`
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(ReadEnd::WouldBlock),
+                Err(_) => Err(ReadEnd::Gone),
+            };
+        }
+        SCRATCH_BUF.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            scratch.reserve(SCRATCH);
+            let result = match self.conn.try_read(&mut scratch) {
+                Ok(0) => Err(ReadEnd::Gone),
+                Ok(_) => match self.deframer.next(&mut scratch) {
+                    // Copied out, so the scratch buffer is free again for the next read.
+                    Ok(msg) => Ok(msg.map(detach)),
+                    Err(e) => Err(ReadEnd::Refused(e)),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(ReadEnd::WouldBlock),
+                Err(_) => Err(ReadEnd::Gone),
+            };
+            if result.is_ok() && !scratch.is_empty() {
+                self.partial = BytesMut::from(&scratch[..]);
+            }
+            scratch.clear();
+            if scratch.capacity() > SCRATCH_KEEP {
+                *scratch = BytesMut::with_capacity(SCRATCH);
+            }
+            result
+        })
+    }
+}
+
+enum ReadEnd {
+    WouldBlock,
+    Gone,
+    Refused(WireError),
+}
+
+/// A message's payload in an allocation of its own (not a slice of the scratch buffer).
+fn detach(msg: Message) -> Message {
+    match msg {
+        Message::Binary(b) => Message::Binary(Bytes::copy_from_slice(&b)),
+        Message::Ping(b) => Message::Ping(Bytes::copy_from_slice(&b)),
+        other => other,
+    }
+}
+
+fn from_actix(msg: Option<Result<AggregatedMessage, ProtocolError>>) -> Received {
+    Some(match msg? {
+        Ok(AggregatedMessage::Binary(b)) => Ok(Message::Binary(b)),
+        Ok(AggregatedMessage::Text(_)) => Ok(Message::Text),
+        Ok(AggregatedMessage::Ping(b)) => Ok(Message::Ping(b)),
+        Ok(AggregatedMessage::Pong(_)) => Ok(Message::Pong),
+        Ok(AggregatedMessage::Close(reason)) => Ok(Message::Close(reason)),
+        Err(ProtocolError::Overflow) => Err(WireError::TooBig),
+        Err(ProtocolError::Io(io))
+            if io.get_ref().is_some_and(|inner| {
+                inner
+                    .downcast_ref::<actix_web::error::PayloadError>()
+                    .is_some()
+            }) =>
+        {
+            // The connection dropped without a close frame.
+            return None;
+        }
+        // actix-ws reports a reassembled (continuation) message over the limit as an I/O
+        // error rather than `Overflow`; it is the same refusal, 1009.
+        Err(ProtocolError::Io(io)) if io.to_string().contains("continuation size") => {
+            Err(WireError::TooBig)
+        }
+        Err(_) => Err(WireError::Protocol("invalid frame")),
+    })
+}
