@@ -107,16 +107,20 @@ pub fn serve(
         builder = builder.workers(workers);
     }
     let handshake = opts.handshake_timeout;
+    // Lets idle keep-alive HTTP connections go at once on a graceful stop (as actix-web's
+    // `HttpServer` does), instead of holding the stop for its whole timeout.
+    let stopping = builder.graceful_shutdown_signal();
     let builder = match tls {
         None => builder.listen("weft", listener, move || {
             let accept = fn_service(|tcp: TcpStream| async move {
                 let peer = prepare(&tcp);
                 Ok::<_, DispatchError>((tcp, peer))
             });
-            accept.and_then(http1::<TcpStream>(&app, handshake))
+            accept.and_then(http1::<TcpStream>(&app, handshake, stopping.clone()))
         })?,
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let stopping = stopping.clone();
             builder.listen("weft-tls", listener, move || {
                 let acceptor = acceptor.clone();
                 let accept = fn_service(move |tcp: TcpStream| {
@@ -130,7 +134,9 @@ pub fn serve(
                     }
                 });
                 accept.and_then(http1::<tokio_rustls::server::TlsStream<TcpStream>>(
-                    &app, handshake,
+                    &app,
+                    handshake,
+                    stopping.clone(),
                 ))
             })?
         }
@@ -149,6 +155,7 @@ fn prepare(tcp: &TcpStream) -> Option<SocketAddr> {
 fn http1<T: Owned>(
     app: &(impl Fn() -> AppFactory + Clone + 'static),
     handshake: Duration,
+    stopping: actix_server::GracefulShutdownSignal,
 ) -> impl ServiceFactory<
     (T, Option<SocketAddr>),
     Config = (),
@@ -161,6 +168,10 @@ fn http1<T: Owned>(
         // The request head must arrive in time, so idle sockets cannot pile up before the
         // access checks have even seen them.
         .client_request_timeout(handshake)
+        .graceful_shutdown_signal(move || {
+            let stopping = stopping.clone();
+            async move { stopping.notified().await }
+        })
         .upgrade(fn_factory(move || {
             let service = upgrade_app().new_service(());
             async move {
