@@ -113,6 +113,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_SESSION_QUEUE", default_value_t = 4096)]
     pub session_queue: usize,
 
+    /// Bytes queued per connection at most (bytes, or with a unit). A client past it is closed with 1013, like one past --session-queue: a client that stops reading a busy document is let go within seconds, not after thousands of large frames. A single frame larger than this (a large document's first sync) still goes out when nothing is queued before it.
+    #[arg(long, env = "WEFT_SESSION_QUEUE_BYTES", default_value = "8MiB", value_parser = parse_size)]
+    pub session_queue_bytes: usize,
+
     /// Commands queued per document actor before sessions wait (backpressure on their sockets).
     #[arg(long, env = "WEFT_DOC_QUEUE", default_value_t = 1024)]
     pub doc_queue: usize,

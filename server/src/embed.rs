@@ -259,6 +259,7 @@ impl WeftBuilder {
             ws: WsSettings {
                 max_message_size: args.max_message_size,
                 session_queue: args.session_queue,
+                session_queue_bytes: args.session_queue_bytes,
                 ping_interval: args.ping_interval,
                 idle_timeout: args.idle_timeout,
                 close_grace: args.close_grace,

@@ -46,6 +46,13 @@ pub enum SendError {
     Gone,
 }
 
+/// How much one connection may hold queued while its socket does not take more.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub frames: usize,
+    pub bytes: usize,
+}
+
 /// A cloneable handle to one owned connection.
 #[derive(Clone)]
 pub struct Conn(Arc<Inner>);
@@ -57,14 +64,15 @@ struct Inner {
     state: Mutex<Writes>,
     /// Wakes the connection's task when frames wait in the queue.
     queued: Notify,
-    /// Most frames queued while the socket is full.
-    limit: usize,
+    limits: QueueLimits,
 }
 
 #[derive(Default)]
 struct Writes {
     /// Frames (the first possibly partly written) waiting for the socket to take them.
     queue: VecDeque<Bytes>,
+    /// Bytes in `queue`.
+    bytes: usize,
     /// No more frames are taken: the close frame is queued, or the socket failed.
     closing: bool,
     /// The socket failed or was reset.
@@ -81,14 +89,14 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
-    /// Takes over `tcp` (and its TLS session, if any). `limit`: frames queued at most.
-    pub fn new(tcp: TcpStream, tls: Option<ServerConnection>, limit: usize) -> Self {
+    /// Takes over `tcp` (and its TLS session, if any).
+    pub fn new(tcp: TcpStream, tls: Option<ServerConnection>, limits: QueueLimits) -> Self {
         Conn(Arc::new(Inner {
             tcp,
             tls: tls.map(Mutex::new),
             state: Mutex::new(Writes::default()),
             queued: Notify::new(),
-            limit: limit.max(1),
+            limits,
         }))
     }
 
@@ -108,8 +116,8 @@ impl Conn {
         if st.queue.is_empty() && !inner.tls_backlog() {
             match inner.write(&[IoSlice::new(&frame)]) {
                 Ok(n) if n == frame.len() => return Ok(()),
-                Ok(n) => st.queue.push_back(frame.slice(n..)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => st.queue.push_back(frame),
+                Ok(n) => st.enqueue(frame.slice(n..)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => st.enqueue(frame),
                 Err(_) => {
                     st.dead = true;
                     st.closing = true;
@@ -120,10 +128,12 @@ impl Conn {
             inner.queued.notify_one();
             return Ok(());
         }
-        if st.queue.len() >= inner.limit && !closing {
+        let full =
+            st.queue.len() >= inner.limits.frames || st.bytes + frame.len() > inner.limits.bytes;
+        if full && !closing && !st.queue.is_empty() {
             return Err(SendError::Full);
         }
-        st.queue.push_back(frame);
+        st.enqueue(frame);
         drop(st);
         // The task is already flushing (it was woken when the queue became non-empty), but a
         // TLS backlog alone does not wake it.
@@ -248,11 +258,29 @@ impl Conn {
         let mut st = lock(&inner.state);
         st.dead = true;
         st.closing = true;
-        st.queue.clear();
+        st.clear();
         drop(st);
         let sock = socket2::SockRef::from(&inner.tcp);
         let _ = sock.set_linger(Some(Duration::ZERO));
         let _ = sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Writes {
+    fn enqueue(&mut self, frame: Bytes) {
+        self.bytes += frame.len();
+        self.queue.push_back(frame);
+    }
+
+    fn dequeue(&mut self) -> Option<Bytes> {
+        let frame = self.queue.pop_front()?;
+        self.bytes -= frame.len();
+        Some(frame)
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.bytes = 0;
     }
 }
 
@@ -278,21 +306,21 @@ impl Inner {
             if e.kind() != io::ErrorKind::WouldBlock {
                 st.dead = true;
                 st.closing = true;
-                st.queue.clear();
+                st.clear();
                 return result;
             }
         }
         Ok(())
     }
 
-    fn flush_locked(&self, st: &mut MutexGuard<'_, Writes>) -> io::Result<()> {
+    fn flush_locked(&self, st: &mut Writes) -> io::Result<()> {
         if let Some(tls) = &self.tls {
             let mut tls = lock(tls);
             loop {
                 while tls.wants_write() {
                     tls.write_tls(&mut TcpIo(&self.tcp))?;
                 }
-                let Some(frame) = st.queue.pop_front() else {
+                let Some(frame) = st.dequeue() else {
                     return Ok(());
                 };
                 tls.writer().write_all(&frame)?;
@@ -313,9 +341,10 @@ impl Inner {
                 };
                 if n >= front.len() {
                     n -= front.len();
-                    st.queue.pop_front();
+                    st.dequeue();
                 } else {
                     front.advance(n);
+                    st.bytes -= n;
                     n = 0;
                 }
             }

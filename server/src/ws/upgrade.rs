@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
 
-use super::conn::Conn;
+use super::conn::{Conn, QueueLimits};
 use super::outbound::Grace;
 use super::session::Session;
 use super::socket::Socket;
@@ -27,6 +27,8 @@ use crate::http::problem;
 pub struct WsSettings {
     pub max_message_size: usize,
     pub session_queue: usize,
+    /// Bytes an owned socket may hold queued (`--session-queue-bytes`).
+    pub session_queue_bytes: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     /// A connection the server closes is gone at the TCP level within this, whatever the
@@ -111,15 +113,15 @@ pub(crate) fn accept(
                 .finish()
                 .map_into_boxed_body(),
         );
-        let (queue, max, grace) = (
-            settings.session_queue,
-            settings.max_message_size,
-            settings.close_grace,
-        );
+        let limits = QueueLimits {
+            frames: settings.session_queue,
+            bytes: settings.session_queue_bytes,
+        };
+        let (max, grace) = (settings.max_message_size, settings.close_grace);
         response
             .extensions_mut()
             .insert(Takeover::new(move |tcp, tls, read| {
-                let conn = Conn::new(tcp, tls, queue);
+                let conn = Conn::new(tcp, tls, limits);
                 session(Socket::owned(conn, max, grace, read));
             }));
         return Ok(response);
