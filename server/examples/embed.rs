@@ -115,6 +115,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .route("/hello", web::get().to(hello))
             .service(web::scope("/collab").configure(|cfg| mounted.configure(cfg)))
     })
+    // Lets Weft reset a WebSocket it closed whose client stopped reading (see `on_connect`).
+    .on_connect(weft::ws::on_connect)
     // We stop in order ourselves: Weft first (its sessions would keep a graceful stop waiting).
     .disable_signals()
     .bind(&listen)?

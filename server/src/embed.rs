@@ -49,6 +49,8 @@
 //!             .route("/hello", web::get().to(|| async { "hello from the app" }))
 //!             .service(web::scope("/collab").configure(|cfg| mounted.configure(cfg)))
 //!     })
+//!     // Lets Weft reset a WebSocket it closed whose client stopped reading.
+//!     .on_connect(weft::ws::on_connect)
 //!     .disable_signals()
 //!     .bind("127.0.0.1:8080")?
 //!     .run();
@@ -63,6 +65,12 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! What differs when embedded: `weft serve` takes each WebSocket out of actix-web's HTTP
+//! dispatcher after the upgrade (`ws::takeover`: no per-connection HTTP buffers, frames written
+//! from the document actor straight into the socket); mounted in your server, actix-ws keeps
+//! the connection and frames pass through the response body. Closing is bounded either way
+//! (`--close-grace`), for clients that stop reading too when `on_connect` is installed.
 //!
 //! What stays the same when embedded: the durability promise (committed before broadcast),
 //! the Origin allow-list and the connection and message limits from the settings, close

@@ -155,6 +155,7 @@ impl Embedded {
                         .service(web::scope("/collab").configure(|cfg| mounted.configure(cfg)))
                 })
                 .workers(2)
+                .on_connect(weft::ws::on_connect)
                 .disable_signals()
                 .listen(listener)
                 .expect("listen")

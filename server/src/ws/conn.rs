@@ -26,12 +26,13 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use rustls::ServerConnection;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Most queued frames handed to one `writev`.
@@ -59,11 +60,13 @@ pub struct Conn(Arc<Inner>);
 
 struct Inner {
     tcp: TcpStream,
-    /// rustls's state on a `wss://` connection.
-    tls: Option<Mutex<ServerConnection>>,
+    /// rustls's state on a `wss://` connection (boxed: it is large, and plain connections
+    /// should not carry its size).
+    tls: Option<Box<Mutex<ServerConnection>>>,
     state: Mutex<Writes>,
-    /// Wakes the connection's task when frames wait in the queue.
-    queued: Notify,
+    /// Wakes the connection's task when frames wait in the queue. (A waker, not a `Notify`:
+    /// the task waits by polling, so an idle connection's future holds no waiter of its own.)
+    queued: AtomicWaker,
     limits: QueueLimits,
 }
 
@@ -93,9 +96,9 @@ impl Conn {
     pub fn new(tcp: TcpStream, tls: Option<ServerConnection>, limits: QueueLimits) -> Self {
         Conn(Arc::new(Inner {
             tcp,
-            tls: tls.map(Mutex::new),
+            tls: tls.map(|tls| Box::new(Mutex::new(tls))),
             state: Mutex::new(Writes::default()),
-            queued: Notify::new(),
+            queued: AtomicWaker::new(),
             limits,
         }))
     }
@@ -125,7 +128,7 @@ impl Conn {
                 }
             }
             drop(st);
-            inner.queued.notify_one();
+            inner.queued.wake();
             return Ok(());
         }
         let full =
@@ -137,7 +140,7 @@ impl Conn {
         drop(st);
         // The task is already flushing (it was woken when the queue became non-empty), but a
         // TLS backlog alone does not wake it.
-        inner.queued.notify_one();
+        inner.queued.wake();
         Ok(())
     }
 
@@ -146,31 +149,42 @@ impl Conn {
         lock(&self.0.state).queue.len()
     }
 
-    /// Flushes the queue whenever the socket can take more. Runs beside the connection's reads
-    /// in its task; returns only when the socket fails (or is dead).
-    pub async fn drive_writes(&self) -> io::Result<()> {
+    /// Flushes the queue whenever the socket can take more. Polled beside the connection's
+    /// reads in its task; ready only when the socket fails.
+    pub fn poll_writes(&self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let inner = &*self.0;
         loop {
             if inner.pending() {
-                inner.tcp.writable().await?;
-                inner.flush()?;
+                match inner.tcp.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if let Err(e) = inner.flush() {
+                            return Poll::Ready(e);
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(e),
+                    Poll::Pending => return Poll::Pending,
+                }
             } else {
-                inner.queued.notified().await;
+                inner.queued.register(cx.waker());
+                // Queued between the look and the registration: flush it now.
+                if !inner.pending() {
+                    return Poll::Pending;
+                }
             }
         }
     }
 
-    /// Waits until the socket has something to read (or rustls holds plaintext already).
-    pub async fn readable(&self) -> io::Result<()> {
+    /// Ready when the socket has something to read (or plaintext is buffered in rustls).
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(tls) = &self.0.tls {
             let buffered = lock(tls).process_new_packets().map_or(true, |io| {
                 io.plaintext_bytes_to_read() > 0 || io.peer_has_closed()
             });
             if buffered {
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
         }
-        self.0.tcp.readable().await
+        self.0.tcp.poll_read_ready(cx)
     }
 
     /// Reads what is there into `buf` without waiting: `Ok(0)` is the end of the stream,
@@ -199,7 +213,7 @@ impl Conn {
             let state = tls.process_new_packets();
             if tls.wants_write() {
                 // Handshake messages, alerts or key updates to answer: the task writes them.
-                inner.queued.notify_one();
+                inner.queued.wake();
             }
             state.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         }
@@ -231,7 +245,7 @@ impl Conn {
             inner.flush()?;
         }
         if let Some(tls) = &inner.tls {
-            lock(tls).send_close_notify();
+            lock(&**tls).send_close_notify();
             while inner.pending() {
                 inner.tcp.writable().await?;
                 inner.flush()?;

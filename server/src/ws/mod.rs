@@ -21,4 +21,5 @@ pub mod takeover;
 pub mod upgrade;
 pub mod wire;
 
+pub use outbound::on_connect;
 pub use upgrade::{ws_route, WsSettings};

@@ -57,24 +57,73 @@ struct GraceState {
     grace: Duration,
     started: bool,
     body: Option<Waker>,
+    /// The response body (so the dispatcher, and the socket) still exists.
+    alive: bool,
+    /// The socket, when the embedder's server records it (see [`on_connect`]).
+    socket: Option<SocketHandle>,
+}
+
+/// A second handle on a connection's socket (a duplicated descriptor), recorded by
+/// [`on_connect`]; dropped with the connection.
+#[derive(Debug, Clone)]
+pub struct SocketHandle(Rc<socket2::Socket>);
+
+/// For an embedder's `HttpServer::on_connect`: records each connection's socket so that a
+/// mounted WebSocket the server closes is gone at the TCP level within the close grace, even
+/// when the client stops reading (without it, only clients that read are bounded). It costs
+/// one more descriptor per connection.
+///
+/// ```no_run
+/// # use actix_web::{App, HttpServer};
+/// HttpServer::new(|| App::new())
+///     .on_connect(weft::ws::on_connect)
+/// # ;
+/// ```
+pub fn on_connect(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Ok(dup) = socket2::SockRef::from(tcp).try_clone() {
+            data.insert(SocketHandle(Rc::new(dup)));
+        }
+    }
 }
 
 impl Grace {
-    pub fn new(grace: Duration) -> Self {
+    pub fn new(grace: Duration, socket: Option<SocketHandle>) -> Self {
         Grace(Rc::new(RefCell::new(GraceState {
             grace,
             started: false,
             body: None,
+            alive: true,
+            socket,
         })))
     }
 
-    /// The session is closing: the connection has `grace` left.
-    pub fn start(&self) {
-        let mut st = self.0.borrow_mut();
-        st.started = true;
-        if let Some(waker) = st.body.take() {
-            waker.wake();
+    /// The session is closing: the connection has `grace` left. Returns once it is over; the
+    /// socket is then reset if the dispatcher still holds it (a client that does not read
+    /// keeps the dispatcher from ever polling the body again).
+    pub async fn run_out(&self) {
+        let grace = {
+            let mut st = self.0.borrow_mut();
+            st.started = true;
+            if let Some(waker) = st.body.take() {
+                waker.wake();
+            }
+            st.grace
+        };
+        tokio::time::sleep(grace).await;
+        let st = self.0.borrow();
+        // The body lives in the dispatcher, which owns the socket: while it is alive, the
+        // connection is still open.
+        if let (true, Some(socket)) = (st.alive, &st.socket) {
+            let _ = socket.0.set_linger(Some(Duration::ZERO));
+            let _ = socket.0.shutdown(std::net::Shutdown::Both);
         }
+    }
+}
+
+impl Drop for Outbound {
+    fn drop(&mut self) {
+        self.grace.0.borrow_mut().alive = false;
     }
 }
 
@@ -122,7 +171,13 @@ impl MessageBody for Outbound {
             }
         }
         if this.control_done {
-            return Poll::Ready(None);
+            // After the close frame, the body stays open until the client ends the connection
+            // or the grace is over, so the dispatcher cannot linger with the socket unbounded.
+            return if this.expiry.is_some() {
+                Poll::Pending
+            } else {
+                Poll::Ready(None)
+            };
         }
         let mut buf = BytesMut::new();
         // The document's frames first: anything queued before the session's close frame goes
@@ -149,7 +204,7 @@ impl MessageBody for Outbound {
         }
         if !buf.is_empty() {
             Poll::Ready(Some(Ok(buf.freeze())))
-        } else if this.control_done {
+        } else if this.control_done && this.expiry.is_none() {
             Poll::Ready(None)
         } else {
             Poll::Pending

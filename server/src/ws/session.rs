@@ -97,15 +97,20 @@ impl Session {
         }
     }
 
+    /// The session, from its join to the end of its connection.
+    ///
+    /// Every idle connection keeps this future in memory, sized by its largest state: only
+    /// the wait for the next event is inline; joining, handling a message and closing are
+    /// boxed for the moment they run.
     pub async fn run(mut self, mut ws: Socket) {
-        let (doc, mut close_rx) =
-            match join(&self.registry, &self.name, self.id, ws.outbound()).await {
-                Ok(joined) => joined,
-                Err(reason) => {
-                    ws.close(Some(reason)).await;
-                    return;
-                }
-            };
+        let joined = Box::pin(join(&self.registry, &self.name, self.id, ws.outbound())).await;
+        let (doc, mut close_rx) = match joined {
+            Ok(joined) => joined,
+            Err(reason) => {
+                Box::pin(ws.close(Some(reason))).await;
+                return;
+            }
+        };
         debug!("session open");
         crate::metrics::connection_opened();
         let mut ping = tokio::time::interval(self.settings.ping_interval);
@@ -116,14 +121,9 @@ impl Session {
             self.limits.message_burst,
             last_heard,
         );
-        let expires_in = self.expires_in;
-        let expiry = async move {
-            match expires_in {
-                Some(left) => tokio::time::sleep(left).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(expiry);
+        let mut expiry = self
+            .expires_in
+            .map(|left| Box::pin(tokio::time::sleep(left)));
 
         let end = loop {
             tokio::select! {
@@ -139,16 +139,17 @@ impl Session {
                         Err(_) => End::Close(close::unavailable("document closed")),
                     };
                 }
-                _ = &mut expiry => {
+                _ = async { expiry.as_mut().expect("guarded by is_some").await }, if expiry.is_some() => {
                     info!("token expired; closing session");
                     crate::metrics::refused("token_expired_in_session");
                     break End::Close(close::token_expired());
                 }
                 msg = ws.recv() => {
                     last_heard = Instant::now();
-                    match frames::triage(&mut ws, msg, self.settings.max_message_size, &mut bucket, last_heard).await {
+                    let max = self.settings.max_message_size;
+                    match Box::pin(frames::triage(&mut ws, msg, max, &mut bucket, last_heard)).await {
                         Incoming::Binary(bytes) => {
-                            if let Err(end) = self.on_frame(&mut ws, &doc, &bytes).await {
+                            if let Err(end) = Box::pin(self.on_frame(&mut ws, &doc, &bytes)).await {
                                 break end;
                             }
                         }
@@ -163,12 +164,17 @@ impl Session {
                         crate::metrics::refused("idle_timeout");
                         break End::Close(close::idle());
                     }
-                    if let Err(e) = ws.ping().await {
+                    if let Err(e) = Box::pin(ws.ping()).await {
                         break end_of(frames::sent(e));
                     }
                 }
             }
         };
+        Box::pin(self.end(ws, doc, end)).await;
+    }
+
+    /// Leaves the document and closes the connection.
+    async fn end(mut self, mut ws: Socket, doc: DocHandle, end: End) {
         if matches!(end, End::Gone) {
             // The client is gone (closed, dropped, or its socket failed while we wrote to it):
             // what it had already sent still counts, whichever side noticed first.

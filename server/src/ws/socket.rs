@@ -12,6 +12,7 @@
 //! close, the socket sends the close frame and the connection is gone within the close grace.
 
 use std::cell::RefCell;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError};
@@ -38,7 +39,8 @@ pub type Received = Option<Result<Message, WireError>>;
 
 pub enum Socket {
     Owned(Owned),
-    Mounted(Mounted),
+    /// Boxed: every idle session carries its socket, and most are owned.
+    Mounted(Box<Mounted>),
 }
 
 pub struct Owned {
@@ -110,11 +112,17 @@ impl Outbound {
 }
 
 impl Socket {
+    /// `read`: what the client sent after its request head (usually nothing: it waits for
+    /// the 101). The HTTP dispatcher's read buffer is not kept.
     pub fn owned(conn: Conn, max_message: usize, grace: Duration, read: BytesMut) -> Self {
         Socket::Owned(Owned {
             conn,
             deframer: Deframer::new(max_message),
-            partial: read,
+            partial: if read.is_empty() {
+                BytesMut::new()
+            } else {
+                BytesMut::from(&read[..])
+            },
             peer_closed: None,
             grace,
         })
@@ -126,12 +134,12 @@ impl Socket {
         outbound: mpsc::Sender<Bytes>,
         grace: Grace,
     ) -> Self {
-        Socket::Mounted(Mounted {
+        Socket::Mounted(Box::new(Mounted {
             session,
             stream,
             outbound,
             grace,
-        })
+        }))
     }
 
     /// Where the actor sends this session's frames.
@@ -151,7 +159,7 @@ impl Socket {
                 let msg = from_actix(m.stream.recv().await);
                 if let Some(Ok(Message::Close(reason))) = &msg {
                     // Echoed at once, as actix-ws expects; the session then ends.
-                    let _ = m.session.clone().close(reason.clone()).await;
+                    let _ = Box::pin(m.session.clone().close(reason.clone())).await;
                 }
                 msg
             }
@@ -208,17 +216,23 @@ impl Socket {
                 o.conn.close(frame, o.grace).await;
             }
             Socket::Mounted(m) => {
-                m.grace.start();
                 if reason.is_some() {
                     let _ = m.session.close(reason).await;
                 }
+                m.grace.run_out().await;
             }
         }
     }
 }
 
 impl Owned {
+    /// Polled, not an `async fn`: an idle connection waits in the socket's own readiness
+    /// slots, so its session future carries no waiter.
     async fn recv(&mut self) -> Received {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Received> {
         loop {
             if !self.partial.is_empty() {
                 let next = self.deframer.next(&mut self.partial);
@@ -226,27 +240,25 @@ impl Owned {
                     self.partial = BytesMut::new(); // nothing in flight: hold no buffer
                 }
                 match next {
-                    Ok(Some(msg)) => return Some(Ok(self.note(msg))),
+                    Ok(Some(msg)) => return Poll::Ready(Some(Ok(self.note(msg)))),
                     Ok(None) => {}
-                    Err(e) => return Some(Err(e)),
+                    Err(e) => return Poll::Ready(Some(Err(e))),
                 }
             }
-            tokio::select! {
-                biased;
-                ready = self.conn.readable() => {
-                    if ready.is_err() {
-                        return None;
-                    }
-                }
-                // Frames the socket did not take are flushed while waiting to read.
-                _ = self.conn.drive_writes() => return None,
+            // Frames the socket did not take are flushed while waiting to read.
+            if self.conn.poll_writes(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            match self.conn.poll_readable(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(())) => {}
             }
             match self.read() {
-                Ok(Some(msg)) => return Some(Ok(self.note(msg))),
-                Ok(None) => {}
-                Err(ReadEnd::WouldBlock) => {}
-                Err(ReadEnd::Gone) => return None,
-                Err(ReadEnd::Refused(e)) => return Some(Err(e)),
+                Ok(Some(msg)) => return Poll::Ready(Some(Ok(self.note(msg)))),
+                Ok(None) | Err(ReadEnd::WouldBlock) => {}
+                Err(ReadEnd::Gone) => return Poll::Ready(None),
+                Err(ReadEnd::Refused(e)) => return Poll::Ready(Some(Err(e))),
             }
         }
     }

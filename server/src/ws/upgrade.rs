@@ -14,7 +14,7 @@ use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
 
 use super::conn::{Conn, QueueLimits};
-use super::outbound::Grace;
+use super::outbound::{Grace, SocketHandle};
 use super::session::Session;
 use super::socket::Socket;
 use super::takeover::{Ownable, Takeover};
@@ -128,7 +128,8 @@ pub(crate) fn accept(
     }
     let (response, ws, stream) = actix_ws::handle(req, body)?;
     let (outbound, queue) = mpsc::channel::<Bytes>(settings.session_queue);
-    let grace = Grace::new(settings.close_grace);
+    let socket = req.conn_data::<SocketHandle>().cloned();
+    let grace = Grace::new(settings.close_grace, socket);
     let response = super::outbound::attach(response, queue, grace.clone());
     let stream = stream
         .max_frame_size(settings.max_message_size)
