@@ -109,6 +109,21 @@ async fn wss_with_a_self_signed_certificate_syncs_and_serves_https() {
     a.push_text("t", "over tls").await;
     assert!(b.until(SECS5, |d| text_of(d, "t") == "over tls").await);
 
+    // Frames larger than the socket takes at once: rustls holds the records the socket did not
+    // take, and the connection's task writes them when it can (a 4 MB edit, a 4 MB first sync).
+    let big = "x".repeat(4 << 20);
+    a.push_text("big", &big).await;
+    let got = b
+        .until(SECS15, |d| text_of(d, "big").len() == big.len())
+        .await;
+    assert!(got, "b: {:?}, a: {:?}", b.closed, a.closed);
+    let mut fresh = wss_client(&url, config.clone()).await;
+    assert!(
+        fresh
+            .until(SECS15, |d| text_of(d, "big").len() == big.len())
+            .await
+    );
+
     // A client that does not trust the certificate cannot connect.
     let untrusted = client_config(self_signed(tempfile::tempdir().expect("tmp").path()).0);
     let refused = tokio_tungstenite::connect_async_tls_with_config(

@@ -117,8 +117,10 @@ impl Conn {
         }
         st.closing = closing;
         if st.queue.is_empty() && !inner.tls_backlog() {
-            match inner.write(&[IoSlice::new(&frame)]) {
-                Ok(n) if n == frame.len() => return Ok(()),
+            match inner.write(&frame) {
+                // Over TLS, rustls may still hold records of it: the task writes them.
+                Ok(n) if n == frame.len() && !inner.tls_backlog() => return Ok(()),
+                Ok(n) if n == frame.len() => {}
                 Ok(n) => st.enqueue(frame.slice(n..)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => st.enqueue(frame),
                 Err(_) => {
@@ -330,15 +332,19 @@ impl Inner {
     fn flush_locked(&self, st: &mut Writes) -> io::Result<()> {
         if let Some(tls) = &self.tls {
             let mut tls = lock(tls);
-            loop {
-                while tls.wants_write() {
-                    tls.write_tls(&mut TcpIo(&self.tcp))?;
+            while let Some(front) = st.queue.front_mut() {
+                let n = tls_write(&mut tls, &self.tcp, front)?;
+                if n == front.len() {
+                    st.dequeue();
+                } else {
+                    front.advance(n);
+                    st.bytes -= n;
+                    if n == 0 {
+                        return Ok(()); // the socket is full; rustls holds what it took
+                    }
                 }
-                let Some(frame) = st.dequeue() else {
-                    return Ok(());
-                };
-                tls.writer().write_all(&frame)?;
             }
+            return tls_write(&mut tls, &self.tcp, &[]).map(|_| ());
         }
         while !st.queue.is_empty() {
             let slices: Vec<IoSlice<'_>> = st
@@ -366,26 +372,36 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes `bufs` now, as far as the socket takes them. Over TLS the whole frame goes into
-    /// rustls, which keeps the records the socket does not take (`tls_backlog`).
-    fn write(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let Some(tls) = &self.tls else {
-            return self.tcp.try_write_vectored(bufs);
-        };
-        let mut tls = lock(tls);
-        let mut n = 0;
-        for buf in bufs {
-            tls.writer().write_all(buf)?;
-            n += buf.len();
+    /// Writes `frame` now, as far as the socket takes it. Over TLS, rustls may keep records
+    /// of what it took that the socket did not (`tls_backlog`).
+    fn write(&self, frame: &[u8]) -> io::Result<usize> {
+        match &self.tls {
+            None => self.tcp.try_write(frame),
+            Some(tls) => tls_write(&mut lock(tls), &self.tcp, frame),
         }
+    }
+}
+
+/// Hands `data` to rustls as far as its send buffer takes it, and writes rustls's records to
+/// the socket as far as the socket takes them; the plaintext bytes taken. `Ok(0)` with records
+/// left: the socket is full (the caller waits for it to be writable).
+fn tls_write(tls: &mut ServerConnection, tcp: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut taken = 0;
+    loop {
         while tls.wants_write() {
-            match tls.write_tls(&mut TcpIo(&self.tcp)) {
+            match tls.write_tls(&mut TcpIo(tcp)) {
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(taken),
                 Err(e) => return Err(e),
             }
         }
-        Ok(n)
+        if taken == data.len() {
+            return Ok(taken);
+        }
+        match tls.writer().write(&data[taken..])? {
+            0 => return Ok(taken),
+            n => taken += n,
+        }
     }
 }
 
