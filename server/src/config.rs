@@ -133,6 +133,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_CLOSE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub close_grace: Duration,
 
+    /// Negotiate permessage-deflate (RFC 7692, without context takeover) with clients that offer it: messages from 1 KiB (first syncs, large updates) are compressed once for every such client. `false` to turn it off.
+    #[arg(long, env = "WEFT_PERMESSAGE_DEFLATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub permessage_deflate: bool,
+
     /// Time a new connection has to complete its TLS handshake and send its request head (the WebSocket upgrade); a connection that sends nothing is closed.
     #[arg(long, env = "WEFT_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,

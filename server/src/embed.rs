@@ -271,6 +271,7 @@ impl WeftBuilder {
                 ping_interval: args.ping_interval,
                 idle_timeout: args.idle_timeout,
                 close_grace: args.close_grace,
+                deflate: args.permessage_deflate,
             },
             api: ApiSettings {
                 max_body: args.max_api_body,

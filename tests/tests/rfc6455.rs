@@ -23,19 +23,26 @@ struct Raw {
 #[derive(Debug)]
 struct Frame {
     fin: bool,
+    /// RSV1: a permessage-deflate compressed message.
+    rsv1: bool,
     op: u8,
     payload: Vec<u8>,
 }
 
 impl Raw {
     async fn connect(port: u16, doc: &str) -> Raw {
+        Raw::connect_with(port, doc, "").await.0
+    }
+
+    /// Upgrades with `extra` header lines; returns the response head too.
+    async fn connect_with(port: u16, doc: &str, extra: &str) -> (Raw, String) {
         let mut tcp = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect");
         let head = format!(
             "GET /ws/{doc} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Version: 13\r\n{extra}\r\n"
         );
         tcp.write_all(head.as_bytes()).await.expect("send upgrade");
         let mut raw = Raw {
@@ -56,7 +63,7 @@ impl Raw {
             "{head}"
         );
         raw.buf.drain(..end);
-        raw
+        (raw, head)
     }
 
     async fn fill(&mut self) -> usize {
@@ -121,9 +128,13 @@ fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
     let mut out = vec![first];
     match payload.len() {
         n if n < 126 => out.push(mask_bit | n as u8),
-        n => {
+        n if n <= 0xFFFF => {
             out.push(mask_bit | 126);
             out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
     if masked {
@@ -153,6 +164,7 @@ fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
     Some((
         Frame {
             fin: buf[0] & 0x80 != 0,
+            rsv1: buf[0] & 0x40 != 0,
             op: buf[0] & 0x0f,
             payload,
         },
@@ -259,4 +271,76 @@ async fn the_server_is_still_serving_after_every_violation() {
     );
     client.close().await;
     other.close().await;
+}
+
+const DEFLATE_OFFER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+
+#[tokio::test]
+async fn permessage_deflate_is_negotiated_and_large_messages_travel_compressed() {
+    let (_dir, server) = server();
+    let doc = "rfc-deflate";
+    // A large document, written by a client that does not compress.
+    let big = "compressible text ".repeat(20_000);
+    let mut writer = common::Client::connect(&server.url(doc)).await;
+    writer.push_text("t", &big).await;
+    writer.drain().await;
+
+    let (mut raw, head) = Raw::connect_with(server.port, doc, DEFLATE_OFFER).await;
+    assert!(
+        head.to_ascii_lowercase().contains(
+            "sec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        ),
+        "{head}"
+    );
+    // Our sync step 1, compressed (RSV1), fragmented in two.
+    let step1 = weft::ws::deflate::deflate(&encode_sync_step1(&StateVector::default()));
+    let (a, b) = step1.split_at(step1.len() / 2);
+    raw.send(0x02 | 0x40, a).await;
+    raw.send(0x80, b).await;
+    let step2 = loop {
+        let f = raw.next().await.expect("server frames");
+        assert_ne!(f.op, 0x8, "closed: {:?}", f.payload);
+        let payload = if f.rsv1 {
+            weft::ws::deflate::inflate(&f.payload, 64 << 20).expect("the server's frame inflates")
+        } else {
+            f.payload.clone()
+        };
+        if f.op == 0x2 && payload.starts_with(&[0, 1]) {
+            assert!(f.rsv1, "a large first sync is compressed");
+            assert!(
+                f.payload.len() * 10 < payload.len(),
+                "{} of {}",
+                f.payload.len(),
+                payload.len()
+            );
+            break payload;
+        }
+    };
+    let doc_copy = yrs::Doc::new();
+    for m in weft_crdt::codec::decode_frame(&step2).expect("y-protocols") {
+        if let weft_crdt::Inbound::SyncStep2 { update, .. } = m {
+            use yrs::Transact;
+            doc_copy
+                .transact_mut()
+                .apply_update(update)
+                .expect("applies");
+        }
+    }
+    assert_eq!(common::text_of(&doc_copy, "t"), big);
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn permessage_deflate_can_be_turned_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), &["--permessage-deflate", "false"]);
+    let (mut raw, head) = Raw::connect_with(server.port, "rfc-no-deflate", DEFLATE_OFFER).await;
+    assert!(
+        !head.to_ascii_lowercase().contains("permessage-deflate"),
+        "{head}"
+    );
+    // Without the extension, RSV1 is a protocol error.
+    raw.send(0xC2, b"\x00").await;
+    raw.expect_close(1002, "RSV1 without the extension").await;
 }

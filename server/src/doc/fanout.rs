@@ -82,7 +82,7 @@ pub(super) fn send(held: Vec<Held>, peers: &HashMap<SessionId, Peer>) -> Undeliv
                     continue;
                 }
                 frames += 1;
-                bytes += frame.len() as u64;
+                bytes += frame.payload_len() as u64;
                 if let Err(e) = peer.outbound.try_send(&frame) {
                     undelivered.note(*id, e);
                 }

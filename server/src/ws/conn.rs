@@ -68,6 +68,8 @@ struct Inner {
     /// the task waits by polling, so an idle connection's future holds no waiter of its own.)
     queued: AtomicWaker,
     limits: QueueLimits,
+    /// The client negotiated permessage-deflate.
+    deflate: bool,
 }
 
 #[derive(Default)]
@@ -93,14 +95,25 @@ impl std::fmt::Debug for Conn {
 
 impl Conn {
     /// Takes over `tcp` (and its TLS session, if any).
-    pub fn new(tcp: TcpStream, tls: Option<ServerConnection>, limits: QueueLimits) -> Self {
+    pub fn new(
+        tcp: TcpStream,
+        tls: Option<ServerConnection>,
+        limits: QueueLimits,
+        deflate: bool,
+    ) -> Self {
         Conn(Arc::new(Inner {
             tcp,
             tls: tls.map(|tls| Box::new(Mutex::new(tls))),
             state: Mutex::new(Writes::default()),
             queued: AtomicWaker::new(),
             limits,
+            deflate,
         }))
+    }
+
+    /// Whether the client negotiated permessage-deflate (see `deflate`).
+    pub fn deflates(&self) -> bool {
+        self.0.deflate
     }
 
     /// Sends one encoded frame (see `wire`) without waiting: written at once when nothing is

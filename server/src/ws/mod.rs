@@ -13,6 +13,7 @@
 
 pub mod close;
 pub mod conn;
+pub mod deflate;
 pub mod frames;
 pub mod outbound;
 pub mod session;

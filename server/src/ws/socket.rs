@@ -77,6 +77,8 @@ pub enum Outbound {
 pub struct OutFrame {
     payload: Bytes,
     framed: std::cell::OnceCell<Bytes>,
+    /// The same, compressed, for sockets that negotiated permessage-deflate.
+    deflated: std::cell::OnceCell<Bytes>,
 }
 
 impl OutFrame {
@@ -84,14 +86,22 @@ impl OutFrame {
         OutFrame {
             payload,
             framed: std::cell::OnceCell::new(),
+            deflated: std::cell::OnceCell::new(),
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// The payload's size (for metrics).
+    pub fn payload_len(&self) -> usize {
         self.payload.len()
     }
 
-    fn framed(&self) -> Bytes {
+    fn framed(&self, deflate: bool) -> Bytes {
+        if deflate && self.payload.len() >= super::deflate::THRESHOLD {
+            return self
+                .deflated
+                .get_or_init(|| wire::binary_deflated(&self.payload))
+                .clone();
+        }
         self.framed
             .get_or_init(|| wire::binary(&self.payload))
             .clone()
@@ -102,7 +112,7 @@ impl Outbound {
     /// Sends without waiting. `Full`: the client cannot keep up; `Gone`: it left.
     pub fn try_send(&self, frame: &OutFrame) -> Result<(), SendError> {
         match self {
-            Outbound::Direct(conn) => conn.send(frame.framed()),
+            Outbound::Direct(conn) => conn.send(frame.framed(conn.deflates())),
             Outbound::Queue(tx) => tx.try_send(frame.payload.clone()).map_err(|e| match e {
                 TrySendError::Full(_) => SendError::Full,
                 TrySendError::Closed(_) => SendError::Gone,
@@ -116,8 +126,8 @@ impl Socket {
     /// the 101). The HTTP dispatcher's read buffer is not kept.
     pub fn owned(conn: Conn, max_message: usize, grace: Duration, read: BytesMut) -> Self {
         Socket::Owned(Owned {
+            deframer: Deframer::new(max_message, conn.deflates()),
             conn,
-            deframer: Deframer::new(max_message),
             partial: if read.is_empty() {
                 BytesMut::new()
             } else {
@@ -169,7 +179,9 @@ impl Socket {
     /// Sends a binary message of the session's own (not the actor's).
     pub async fn send(&mut self, payload: Bytes) -> Result<(), SendError> {
         match self {
-            Socket::Owned(o) => o.conn.send(wire::binary(&payload)),
+            Socket::Owned(o) => o
+                .conn
+                .send(OutFrame::new(payload).framed(o.conn.deflates())),
             Socket::Mounted(m) => m.session.binary(payload).await.map_err(|_| SendError::Gone),
         }
     }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use actix_web::http::header::SEC_WEBSOCKET_EXTENSIONS;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use percent_encoding::percent_decode_str;
@@ -14,6 +15,7 @@ use tracing::{info_span, Instrument};
 use weft_crdt::DocName;
 
 use super::conn::{Conn, QueueLimits};
+use super::deflate;
 use super::outbound::{Grace, SocketHandle};
 use super::session::Session;
 use super::socket::Socket;
@@ -34,6 +36,8 @@ pub struct WsSettings {
     /// A connection the server closes is gone at the TCP level within this, whatever the
     /// client does (`--close-grace`).
     pub close_grace: Duration,
+    /// Negotiate permessage-deflate on owned sockets (`--permessage-deflate`).
+    pub deflate: bool,
 }
 
 /// `GET /ws/{document:.*}`.
@@ -108,11 +112,14 @@ pub(crate) fn accept(
     session: impl FnOnce(Socket) + 'static,
 ) -> actix_web::Result<HttpResponse> {
     if req.extensions().get::<Ownable>().is_some() {
-        let mut response = HttpResponse::from(
-            actix_http::ws::handshake(req.head())?
-                .finish()
-                .map_into_boxed_body(),
-        );
+        let mut handshake = actix_http::ws::handshake(req.head())?;
+        let offers = req.headers().get_all(SEC_WEBSOCKET_EXTENSIONS);
+        let deflate =
+            settings.deflate && deflate::negotiate(offers.filter_map(|v| v.to_str().ok()));
+        if deflate {
+            handshake.insert_header((SEC_WEBSOCKET_EXTENSIONS, deflate::ACCEPTED));
+        }
+        let mut response = HttpResponse::from(handshake.finish().map_into_boxed_body());
         let limits = QueueLimits {
             frames: settings.session_queue,
             bytes: settings.session_queue_bytes,
@@ -121,7 +128,7 @@ pub(crate) fn accept(
         response
             .extensions_mut()
             .insert(Takeover::new(move |tcp, tls, read| {
-                let conn = Conn::new(tcp, tls, limits);
+                let conn = Conn::new(tcp, tls, limits, deflate);
                 session(Socket::owned(conn, max, grace, read));
             }));
         return Ok(response);

@@ -6,7 +6,7 @@
 //!
 //! | input | answer |
 //! | --- | --- |
-//! | unmasked client frame, RSV bits set (no extension negotiated), reserved opcode | 1002 |
+//! | unmasked client frame, RSV bits set (RSV1 is allowed on a message's first frame once permessage-deflate is negotiated, see `deflate`), reserved opcode | 1002 |
 //! | control frame over 125 bytes or fragmented | 1002 |
 //! | continuation without a start, a new message inside a fragmented one | 1002 |
 //! | close frame with a reserved code or a reason that is not UTF-8 | 1002 |
@@ -48,15 +48,29 @@ pub enum WireError {
 #[derive(Debug)]
 pub struct Deframer {
     max_message: usize,
-    /// A fragmented message being reassembled: whether it is text, and its bytes so far.
-    fragmented: Option<(bool, BytesMut)>,
+    /// A fragmented message being reassembled: its kind, and its bytes so far.
+    fragmented: Option<(Kind, BytesMut)>,
+    /// permessage-deflate was negotiated (see `deflate`): RSV1 marks a compressed message.
+    deflate: bool,
+    /// The frame at the front of the buffer had RSV1 set, cleared before actix-http's parser
+    /// (which refuses every RSV bit) saw it; kept while that frame is incomplete.
+    front_rsv1: bool,
+}
+
+/// What a data message is.
+#[derive(Debug, Clone, Copy)]
+struct Kind {
+    text: bool,
+    compressed: bool,
 }
 
 impl Deframer {
-    pub fn new(max_message: usize) -> Self {
+    pub fn new(max_message: usize, deflate: bool) -> Self {
         Deframer {
             max_message,
             fragmented: None,
+            deflate,
+            front_rsv1: false,
         }
     }
 
@@ -71,6 +85,10 @@ impl Deframer {
         loop {
             // The size limit is enforced from the header: a client announcing a frame past it
             // is refused before any of its payload is buffered.
+            if self.deflate && !self.front_rsv1 && buf.first().is_some_and(|b| b & RSV1 != 0) {
+                buf[0] &= !RSV1;
+                self.front_rsv1 = true;
+            }
             if let Some(len) = announced_len(buf) {
                 let so_far = self.fragmented.as_ref().map_or(0, |(_, b)| b.len());
                 if len.saturating_add(so_far as u64) > self.max_message as u64 {
@@ -83,6 +101,12 @@ impl Deframer {
                 return Ok(None);
             };
             let payload = payload.unwrap_or_default();
+            let rsv1 = std::mem::take(&mut self.front_rsv1);
+            if rsv1 && !matches!(op, OpCode::Text | OpCode::Binary) {
+                return Err(WireError::Protocol(
+                    "RSV1 on a frame that does not start a message",
+                ));
+            }
             match op {
                 OpCode::Ping | OpCode::Pong | OpCode::Close if !fin => {
                     return Err(WireError::Protocol("fragmented control frame"));
@@ -98,21 +122,24 @@ impl Deframer {
                     if self.fragmented.is_some() {
                         return Err(WireError::Protocol("new message inside a fragmented one"));
                     }
-                    let text = op == OpCode::Text;
+                    let kind = Kind {
+                        text: op == OpCode::Text,
+                        compressed: rsv1,
+                    };
                     if fin {
-                        return whole(text, payload).map(Some);
+                        return self.whole(kind, payload).map(Some);
                     }
-                    self.fragmented = Some((text, payload));
+                    self.fragmented = Some((kind, payload));
                 }
                 OpCode::Continue => {
-                    let Some((text, mut so_far)) = self.fragmented.take() else {
+                    let Some((kind, mut so_far)) = self.fragmented.take() else {
                         return Err(WireError::Protocol("continuation without a start"));
                     };
                     so_far.extend_from_slice(&payload);
                     if fin {
-                        return whole(text, so_far).map(Some);
+                        return self.whole(kind, so_far).map(Some);
                     }
-                    self.fragmented = Some((text, so_far));
+                    self.fragmented = Some((kind, so_far));
                 }
                 OpCode::Bad => return Err(WireError::Protocol("reserved opcode")),
             }
@@ -120,13 +147,23 @@ impl Deframer {
     }
 }
 
-fn whole(text: bool, payload: BytesMut) -> Result<Message, WireError> {
-    if !text {
-        return Ok(Message::Binary(payload.freeze()));
+impl Deframer {
+    fn whole(&self, kind: Kind, payload: BytesMut) -> Result<Message, WireError> {
+        let payload = if kind.compressed {
+            Bytes::from(super::deflate::inflate(&payload, self.max_message)?)
+        } else {
+            payload.freeze()
+        };
+        if !kind.text {
+            return Ok(Message::Binary(payload));
+        }
+        std::str::from_utf8(&payload).map_err(|_| WireError::InvalidUtf8)?;
+        Ok(Message::Text)
     }
-    std::str::from_utf8(&payload).map_err(|_| WireError::InvalidUtf8)?;
-    Ok(Message::Text)
 }
+
+/// The first header bit after FIN: permessage-deflate's "compressed" flag.
+const RSV1: u8 = 0x40;
 
 fn refusal(e: ProtocolError) -> WireError {
     match e {
@@ -153,6 +190,13 @@ fn announced_len(buf: &[u8]) -> Option<u64> {
 /// A binary message as one server frame (unmasked, so the same bytes serve every peer).
 pub fn binary(payload: &[u8]) -> Bytes {
     encode(payload, OpCode::Binary)
+}
+
+/// A binary message compressed for peers that negotiated permessage-deflate (RSV1 set).
+pub fn binary_deflated(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::from(&encode(&super::deflate::deflate(payload), OpCode::Binary)[..]);
+    out[0] |= RSV1;
+    out.freeze()
 }
 
 pub fn ping(payload: &[u8]) -> Bytes {
@@ -217,7 +261,7 @@ mod tests {
     }
 
     fn read(bytes: &[u8], max: usize) -> Vec<Result<Message, WireError>> {
-        let mut d = Deframer::new(max);
+        let mut d = Deframer::new(max, false);
         let mut buf = BytesMut::from(bytes);
         let mut out = Vec::new();
         loop {
@@ -250,7 +294,7 @@ mod tests {
     #[test]
     fn an_incomplete_frame_stays_in_the_buffer() {
         let whole = frame(0x82, b"hello");
-        let mut d = Deframer::new(100);
+        let mut d = Deframer::new(100, false);
         let mut buf = BytesMut::from(&whole[..4]);
         assert_eq!(d.next(&mut buf), Ok(None));
         assert_eq!(buf.len(), 4);
@@ -323,6 +367,46 @@ mod tests {
         };
         assert_eq!(reason.code, CloseCode::Normal);
         assert_eq!(reason.description.as_deref(), Some("bye"));
+    }
+
+    #[test]
+    fn compressed_messages_inflate_when_negotiated_and_are_1002_otherwise() {
+        let payload = vec![7u8; 5000];
+        let squeezed = crate::ws::deflate::deflate(&payload);
+        let (a, b) = squeezed.split_at(squeezed.len() / 2);
+        let mut input = frame(0x02 | 0x40, a); // RSV1 on the first frame only
+        input.extend(frame(0x89, b"p"));
+        input.extend(frame(0x80, b));
+        let mut d = Deframer::new(100_000, true);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        // Byte by byte: the cleared RSV1 survives incomplete headers.
+        for byte in &input {
+            buf.extend_from_slice(&[*byte]);
+            while let Some(m) = d.next(&mut buf).expect("valid") {
+                got.push(m);
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                Message::Ping(Bytes::from_static(b"p")),
+                Message::Binary(Bytes::from(payload))
+            ]
+        );
+        assert!(matches!(
+            read(&frame(0xC2, &squeezed), 100_000)[0],
+            Err(WireError::Protocol(_))
+        ));
+        let mut d = Deframer::new(100_000, true);
+        let mut rsv1_ping = BytesMut::from(&frame(0xC9, b"x")[..]);
+        assert!(matches!(
+            d.next(&mut rsv1_ping),
+            Err(WireError::Protocol(_))
+        ));
+        let mut d = Deframer::new(1000, true);
+        let mut bomb = BytesMut::from(&frame(0xC2, &squeezed)[..]);
+        assert_eq!(d.next(&mut bomb), Err(WireError::TooBig));
     }
 
     #[test]
