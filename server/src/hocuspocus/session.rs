@@ -58,6 +58,9 @@ struct OpenDoc {
     handle: DocHandle,
     /// `varString(key)`, prefixed to every frame from the actor.
     prefix: Bytes,
+    /// The actor writes this document's frames into the socket itself (an owned socket):
+    /// they and our SyncStatus answers share one ordered queue, so nothing is held back.
+    direct: bool,
     access: Access,
     expires_at: Option<Instant>,
     /// Holds this document's slot in the connection limits until it closes.
@@ -364,7 +367,7 @@ impl HpSession {
                     continue;
                 }
                 Inbound::SyncStep2 { .. } | Inbound::Update { .. } => acks.push(true),
-                Inbound::SyncStep1(_) => doc.step1_pending += 1,
+                Inbound::SyncStep1(_) if !doc.direct => doc.step1_pending += 1,
                 Inbound::Awareness(update) => {
                     if let Err(refusal) = self.awareness.check(update, Instant::now()) {
                         warn!(doc = %doc.name, ?refusal, "refusing awareness");

@@ -67,8 +67,11 @@ pub struct Mounted {
 pub enum Outbound {
     /// Straight into an owned socket.
     Direct(Conn),
-    /// Into a bounded queue (a mounted socket's response body, or a Hocuspocus session that
-    /// prefixes each frame with its document's key).
+    /// Straight into an owned Hocuspocus socket, each message behind its document's key
+    /// (`varString(key)`).
+    Prefixed { conn: Conn, prefix: Bytes },
+    /// Into a bounded queue (a mounted socket's response body, or a Hocuspocus session on a
+    /// mounted socket, which prefixes each frame itself).
     Queue(mpsc::Sender<Bytes>),
 }
 
@@ -79,6 +82,9 @@ pub struct OutFrame {
     framed: std::cell::OnceCell<Bytes>,
     /// The same, compressed, for sockets that negotiated permessage-deflate.
     deflated: std::cell::OnceCell<Bytes>,
+    /// The frame behind a Hocuspocus key (the prefix, then the frame, as the deflate flag
+    /// says): every provider on one document uses the same key, so one is kept.
+    prefixed: std::cell::OnceCell<(Bytes, bool, Bytes)>,
 }
 
 impl OutFrame {
@@ -87,12 +93,30 @@ impl OutFrame {
             payload,
             framed: std::cell::OnceCell::new(),
             deflated: std::cell::OnceCell::new(),
+            prefixed: std::cell::OnceCell::new(),
         }
     }
 
     /// The payload's size (for metrics).
     pub fn payload_len(&self) -> usize {
         self.payload.len()
+    }
+
+    fn prefixed(&self, prefix: &Bytes, deflate: bool) -> Bytes {
+        let frame = || {
+            let mut message = Vec::with_capacity(prefix.len() + self.payload.len());
+            message.extend_from_slice(prefix);
+            message.extend_from_slice(&self.payload);
+            OutFrame::new(message.into()).framed(deflate)
+        };
+        let (p, d, framed) = self
+            .prefixed
+            .get_or_init(|| (prefix.clone(), deflate, frame()));
+        if p == prefix && *d == deflate {
+            framed.clone()
+        } else {
+            frame()
+        }
     }
 
     fn framed(&self, deflate: bool) -> Bytes {
@@ -113,6 +137,9 @@ impl Outbound {
     pub fn try_send(&self, frame: &OutFrame) -> Result<(), SendError> {
         match self {
             Outbound::Direct(conn) => conn.send(frame.framed(conn.deflates())),
+            Outbound::Prefixed { conn, prefix } => {
+                conn.send(frame.prefixed(prefix, conn.deflates()))
+            }
             Outbound::Queue(tx) => tx.try_send(frame.payload.clone()).map_err(|e| match e {
                 TrySendError::Full(_) => SendError::Full,
                 TrySendError::Closed(_) => SendError::Gone,
@@ -150,6 +177,18 @@ impl Socket {
             outbound,
             grace,
         }))
+    }
+
+    /// Where the actor sends a Hocuspocus document's frames, behind `prefix`: straight into
+    /// an owned socket; `None` on a mounted one (the session prefixes them itself).
+    pub fn prefixed(&self, prefix: Bytes) -> Option<Outbound> {
+        match self {
+            Socket::Owned(o) => Some(Outbound::Prefixed {
+                conn: o.conn.clone(),
+                prefix,
+            }),
+            Socket::Mounted(_) => None,
+        }
     }
 
     /// Where the actor sends this session's frames.

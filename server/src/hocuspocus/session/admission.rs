@@ -55,30 +55,59 @@ impl HpSession {
             permit,
         } = admission;
         let id = self.registry.next_session_id();
-        let (out_tx, out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
-        let (handle, close_rx) = join(&self.registry, &name, id, Outbound::Queue(out_tx))
-            .await
-            .map_err(End::Close)?;
+        let read_only = access == Access::Read;
+        let prefix = Bytes::from(codec::key_prefix(&key));
+        let tag = key.clone();
         let slot = self.next_slot;
         self.next_slot += 1;
+        let direct = match ws.prefixed(prefix.clone()) {
+            // On an owned socket the actor writes the document's frames itself, behind its
+            // key, so they go after this answer: it is sent first.
+            Some(outbound) => {
+                send(ws, codec::authenticated(&key, read_only)).await?;
+                let (handle, close_rx) = join(&self.registry, &name, id, outbound)
+                    .await
+                    .map_err(End::Close)?;
+                let closed = stream::once(close_rx).map(Out::Closed);
+                let tag = tag.clone();
+                self.outbound.push(
+                    closed
+                        .map(move |out| (tag.clone(), slot, out))
+                        .boxed_local(),
+                );
+                Some(handle)
+            }
+            None => None,
+        };
+        let (handle, direct) = match direct {
+            Some(handle) => (handle, true),
+            None => {
+                let (out_tx, out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
+                let (handle, close_rx) = join(&self.registry, &name, id, Outbound::Queue(out_tx))
+                    .await
+                    .map_err(End::Close)?;
+                let frames = stream::unfold(out_rx, |mut rx| async move {
+                    rx.recv().await.map(|frame| (Out::Frame(frame), rx))
+                });
+                let closed = stream::once(close_rx).map(Out::Closed);
+                // The close request wins over frames still queued, as in the y-websocket
+                // session.
+                let merged =
+                    stream::select_with_strategy(closed, frames, |_: &mut ()| PollNext::Left);
+                self.outbound.push(
+                    merged
+                        .map(move |out| (tag.clone(), slot, out))
+                        .boxed_local(),
+                );
+                (handle, false)
+            }
+        };
         info!(doc = %name, session = id.0, ?access, user = user.as_deref().unwrap_or(""), "document opened");
-        let frames = stream::unfold(out_rx, |mut rx| async move {
-            rx.recv().await.map(|frame| (Out::Frame(frame), rx))
-        });
-        let closed = stream::once(close_rx).map(Out::Closed);
-        // The close request wins over frames still queued, as in the y-websocket session.
-        let merged = stream::select_with_strategy(closed, frames, |_: &mut ()| PollNext::Left);
-        let tag = key.clone();
-        self.outbound.push(
-            merged
-                .map(move |out| (tag.clone(), slot, out))
-                .boxed_local(),
-        );
-        let read_only = access == Access::Read;
         self.docs.insert(
             key.clone(),
             OpenDoc {
-                prefix: Bytes::from(codec::key_prefix(&key)),
+                prefix,
+                direct,
                 name,
                 slot,
                 id,
@@ -90,6 +119,9 @@ impl HpSession {
                 held_acks: Vec::new(),
             },
         );
+        if direct {
+            return Ok(());
+        }
         // Sent before anything from the actor: its greeting waits in the queue we drain later.
         send(ws, codec::authenticated(&key, read_only)).await
     }
