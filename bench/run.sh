@@ -11,7 +11,7 @@
 #             scripts/pg-test-server.sh; skipped (with a note) without the PG binaries or --no-pg
 #   ref       the reference server (@y/websocket-server 0.1.1, in memory; with LevelDB
 #             persistence for the cold-load measurement), ../shared/bench/reference-server.sh
-#   relay     for `fanout` only: `weft-loadgen relay`, a bare WebSocket relay (no CRDT, no
+#   relay     for the three `fanout*` only: `weft-loadgen relay`, a bare WebSocket relay (no CRDT, no
 #             storage), the floor any server pays for the same deliveries
 # Measurements (NAME for --only; a tool name selects every measurement made with it):
 #   fanout       fanout.mjs defaults (1 doc x 50 clients, 200 edits/s)
@@ -296,7 +296,7 @@ for name in $ALL; do
   done
   # The floor: a bare relay serving the same clients (it cannot serve the others: 1,001
   # providers syncing each other through it, or a document it does not keep).
-  [ "$name" = fanout ] && measure fanout relay
+  case "$name" in fanout | fanout-docs | fanout-docs-r20) measure "$name" relay ;; esac
 done
 
 # ---- report ----
