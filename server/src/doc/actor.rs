@@ -10,47 +10,79 @@
 //! is durable. If the commit fails, frames stay held and the commit is retried with backoff;
 //! beyond `max_unsaved` bytes, new writes are refused (the writer is closed with 1013).
 //!
+//! What the actor may answer from memory depends on its [`phase::Phase`] (the table is in
+//! `phase`): in particular, after a refused write the document is *tainted* and nothing is
+//! answered from it until it is rebuilt from the store (`taint`).
+//!
 //! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
 //! (`Close::SlowConsumer`) and resyncs on reconnect.
 //!
-//! The commit path itself (commit, send, rebuild, compact) is in `commit`. Beside the sessions:
-//! `requests` (the document API's writes and deletes) and `cluster` (catching up with other
-//! nodes' commits, relaying presence).
+//! The actor holds what it uses ([`Links`]: the store, settings, event senders), not the
+//! registry that created it. The commit path itself (commit, send, compact) is in `commit`.
+//! Beside the sessions: `requests` (the document API's writes and deletes) and `cluster`
+//! (catching up with other nodes' commits, relaying presence).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info_span, warn, Instrument};
 use weft_crdt::document::ApplyError;
 use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
 
 use super::fanout::{self, Held, Peer};
 use super::handle::{Close, Command, JoinError, Member, Refused};
-use super::registry::Registry;
+use super::registry::ActorSettings;
 use super::versions::Versions;
-use crate::store::{LogStats, StoreError};
+use crate::cluster::Cluster;
+use crate::store::{LogStats, Store};
+use crate::webhooks::Webhooks;
 
 mod cluster;
 mod commit;
+pub(crate) mod phase;
 mod requests;
+mod taint;
+
+use phase::{Parked, Phase, Waiting};
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
 /// How often stale awareness states are looked for (the JS library checks every 3 s).
 const SWEEP_EVERY: Duration = Duration::from_secs(3);
-const RETRY_MIN: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// What an actor uses from the world, handed over by the registry when it is spawned (the
+/// actor holds no reference back to the registry).
+#[derive(Clone)]
+pub(crate) struct Links {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<ActorSettings>,
+    /// Document events (loaded, changed, unloaded), when configured.
+    pub webhooks: Option<Webhooks>,
+    /// The cluster this node belongs to, if any.
+    pub cluster: Option<Cluster>,
+    /// Documents whose store is failing (for `/readyz`): +1 while this one is.
+    pub failing: Arc<AtomicUsize>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Background work the shutdown waits for (compactions).
+    pub tasks: TaskTracker,
+}
 
 pub(crate) struct Actor {
     name: DocName,
-    id: u64,
     rx: mpsc::Receiver<Command>,
-    registry: Registry,
+    store: Arc<dyn Store>,
+    settings: Arc<ActorSettings>,
+    links: Links,
+    /// What the actor may answer from memory now (see `phase`).
+    phase: Phase,
     doc: Document,
     peers: HashMap<SessionId, Peer>,
     /// Sessions closed for what they sent: messages still queued from them are dropped.
@@ -58,6 +90,9 @@ pub(crate) struct Actor {
     refused: HashSet<SessionId>,
     /// Effects of handled messages, waiting for their updates to be committed.
     held: Vec<Held>,
+    /// What waits for a tainted document to be rebuilt, oldest first (bounded by the
+    /// command queue's size; the oldest is refused beyond it).
+    waiting: VecDeque<Parked>,
     /// The sync step 2 a client with an empty state vector gets (a fresh joiner): encoded once
     /// and shared by every joiner until the document changes, so a join storm on a large
     /// document costs one encode and one buffer, not one per joiner.
@@ -65,10 +100,7 @@ pub(crate) struct Actor {
     /// Integrated updates not yet committed.
     unsaved: Vec<Bytes>,
     unsaved_bytes: usize,
-    failures: u32,
-    retry_at: Option<Instant>,
     idle_since: Option<Instant>,
-    needs_rebuild: bool,
     log: LogStats,
     /// Stored bytes of the document, approximately: what was loaded plus what was committed
     /// since (compaction makes it an over-estimate until the next load). For the size limit.
@@ -78,12 +110,11 @@ pub(crate) struct Actor {
     /// API answers that wait for the batch's commit, like `held` frames.
     after_commit: Vec<AfterCommit>,
     versions: Versions,
-    /// A delete asked for: performed after the current batch.
-    deleting: Option<oneshot::Sender<Result<bool, StoreError>>>,
     /// Log position of the last entry integrated here (cluster mode; see `cluster`).
     position: u64,
-    /// Another node committed past `position`: read the log before going on.
-    behind: bool,
+    /// Highest log position known to be committed (by any node): past `position`, the
+    /// actor is behind and reads the log before going on.
+    head: u64,
     /// Sessions on other nodes with presence here, by node.
     remote_sessions: HashMap<String, HashSet<SessionId>>,
     /// The document was loaded: its end (however it comes) is reported as `unloaded`.
@@ -93,7 +124,7 @@ pub(crate) struct Actor {
 enum AfterCommit {
     Read {
         sv: Option<yrs::StateVector>,
-        reply: oneshot::Sender<Vec<u8>>,
+        reply: oneshot::Sender<Result<Vec<u8>, Refused>>,
     },
     Applied {
         changed: bool,
@@ -104,48 +135,42 @@ enum AfterCommit {
 
 impl Drop for Actor {
     fn drop(&mut self) {
-        if self.failures > 0 {
-            self.registry.set_failing(false);
+        if self.phase.is_failing() {
+            self.links.failing.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(events) = self.registry.webhooks().filter(|_| self.loaded) {
+        if let Some(events) = self.links.webhooks.as_ref().filter(|_| self.loaded) {
             events.unloaded(&self.name);
         }
     }
 }
 
 impl Actor {
-    pub(crate) fn new(
-        name: DocName,
-        id: u64,
-        rx: mpsc::Receiver<Command>,
-        registry: Registry,
-    ) -> Self {
-        let versions = Versions::new(registry.settings().versions.clone());
+    pub(crate) fn new(name: DocName, rx: mpsc::Receiver<Command>, links: Links) -> Self {
+        let versions = Versions::new(links.settings.versions.clone());
         Actor {
             name,
-            id,
             rx,
-            registry,
+            store: links.store.clone(),
+            settings: links.settings.clone(),
+            links,
+            phase: Phase::Loading,
             doc: Document::default(),
             peers: HashMap::new(),
             refused: HashSet::new(),
             held: Vec::new(),
+            waiting: VecDeque::new(),
             fresh_step2: None,
             unsaved: Vec::new(),
             unsaved_bytes: 0,
-            failures: 0,
-            retry_at: None,
             idle_since: Some(Instant::now()),
-            needs_rebuild: false,
             log: LogStats::default(),
             approx_size: 0,
             compacting: Arc::new(AtomicBool::new(false)),
             started: Instant::now(),
             after_commit: Vec::new(),
             versions,
-            deleting: None,
             position: 0,
-            behind: false,
+            head: 0,
             remote_sessions: HashMap::new(),
             loaded: false,
         }
@@ -159,7 +184,6 @@ impl Actor {
     async fn run_inner(mut self) {
         if let Err(reason) = self.load().await {
             error!(%reason, "document load failed; refusing its sessions (nothing was created in its place)");
-            self.registry.remove_if(&self.name, self.id);
             self.rx.close();
             while let Some(cmd) = self.rx.recv().await {
                 if let Command::Join { reply, .. } = cmd {
@@ -168,12 +192,15 @@ impl Actor {
             }
             return;
         }
-        let shutdown = self.registry.shutdown_token();
+        self.enter(Phase::Live);
+        let shutdown = self.links.shutdown.clone();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle_after = self.registry.settings().doc_idle;
+        let idle_after = self.settings.doc_idle;
         loop {
             let idle_deadline = self.idle_since.map(|t| t + idle_after);
+            let retry_at = self.phase.retry_at();
+            let patience_ends = self.patience_ends();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
@@ -182,28 +209,32 @@ impl Actor {
                 }
                 cmd = self.rx.recv() => {
                     let Some(cmd) = cmd else { return };
-                    self.handle(cmd);
+                    self.accept(cmd);
                     for _ in 1..MAX_BATCH {
-                        if self.needs_rebuild || self.deleting.is_some() {
-                            break; // rebuild (or delete) before anything else touches the document
+                        if matches!(self.phase, Phase::Deleting(_)) {
+                            break; // delete before anything else touches the document
                         }
                         match self.rx.try_recv() {
-                            Ok(cmd) => self.handle(cmd),
+                            Ok(cmd) => self.accept(cmd),
                             Err(_) => break,
                         }
                     }
                     self.flush().await;
-                    if let Some(reply) = self.deleting.take() {
-                        self.delete(reply).await;
+                    if matches!(self.phase, Phase::Deleting(_)) {
+                        self.delete().await;
                         return;
                     }
                     self.catch_up().await;
                 }
                 _ = wait_for_job(&mut self.versions) => {
                     self.versions.job_done();
-                    self.versions.start_next(&mut self.doc, self.registry.store(), &self.name);
+                    self.start_version();
                 }
-                _ = sleep_until(self.retry_at.unwrap_or_else(Instant::now)), if self.retry_at.is_some() => {
+                _ = sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    self.flush().await;
+                }
+                _ = sleep_until(patience_ends.unwrap_or_else(Instant::now)), if patience_ends.is_some() => {
+                    self.refuse_expired();
                     self.flush().await;
                 }
                 _ = sweep.tick() => {
@@ -225,22 +256,41 @@ impl Actor {
         }
     }
 
+    /// Moves to `next`, keeping the count of failing documents (for `/readyz`) right.
+    fn enter(&mut self, next: Phase) {
+        let was = self.phase.is_failing();
+        self.phase = next;
+        match (was, self.phase.is_failing()) {
+            (false, true) => {
+                self.links.failing.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.links.failing.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
     async fn load(&mut self) -> Result<(), String> {
-        let store = self.registry.store().clone();
-        let stored = store.load(&self.name).await.map_err(|e| e.to_string())?;
+        let stored = self
+            .store
+            .load(&self.name)
+            .await
+            .map_err(|e| e.to_string())?;
         self.log = stored.log;
         self.position = stored.log.position;
+        self.head = stored.log.position;
         self.approx_size = stored.parts.iter().map(|p| p.len()).sum();
         let parts = stored.parts;
         let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let settings = self.registry.settings();
+        let settings = &self.settings;
         self.doc = Document::from_doc(doc)
             .with_presence(Presence::new(
                 settings.max_awareness_per_doc,
@@ -249,10 +299,31 @@ impl Actor {
             .with_max_pending_bytes(settings.max_pending_bytes);
         debug!(log_entries = self.log.entries, "document loaded");
         self.loaded = true;
-        if let Some(events) = self.registry.webhooks() {
+        if let Some(events) = &self.links.webhooks {
             events.loaded(&self.name);
         }
         Ok(())
+    }
+
+    /// Takes one command from the queue, as the phase allows: while the document is tainted,
+    /// whatever would read or write it waits for the rebuild (see `taint`).
+    fn accept(&mut self, cmd: Command) {
+        if !self.phase.is_tainted() {
+            return self.handle(cmd);
+        }
+        match cmd {
+            Command::Join { member, reply } => {
+                let id = member.id;
+                self.register(member);
+                let _ = reply.send(Ok(()));
+                self.park(Waiting::Greet(id));
+            }
+            // None of these reads the document's content.
+            cmd @ (Command::Leave { .. } | Command::Remote(_) | Command::Delete { .. }) => {
+                self.handle(cmd)
+            }
+            other => self.park(Waiting::Cmd(other)),
+        }
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -268,7 +339,7 @@ impl Actor {
                 // Of a departed session only the updates matter: its presence is already gone
                 // and must not be claimed again in its name.
                 let detached = !self.peers.contains_key(&from);
-                let max_unsaved = self.registry.settings().max_unsaved;
+                let max_unsaved = self.settings.max_unsaved;
                 for msg in messages {
                     if detached && !msg.is_write() {
                         continue;
@@ -304,6 +375,7 @@ impl Actor {
                         Err(ApplyError::Poisoned) => {
                             // Not this client's fault: it reconnects once the document is rebuilt.
                             self.kick(from, Close::Recovering);
+                            self.taint("the document was poisoned");
                             return;
                         }
                         Err(e) => {
@@ -312,7 +384,8 @@ impl Actor {
                             }
                             warn!(session = from.0, error = %e, "invalid update; closing its session");
                             self.kick(from, Close::InvalidUpdate);
-                            self.needs_rebuild = true;
+                            // yrs may have integrated part of it before refusing.
+                            self.taint("an update was refused halfway");
                             return;
                         }
                     }
@@ -326,7 +399,7 @@ impl Actor {
                     // Judged on what the update actually added, so an empty sync step 2 from a
                     // joining client never counts against a full document.
                     let added: usize = fx.persist.iter().map(Vec::len).sum();
-                    let max_size = self.registry.settings().max_document_size;
+                    let max_size = self.settings.max_document_size;
                     if added > 0 && self.approx_size + added > max_size {
                         warn!(
                             session = from.0,
@@ -336,7 +409,8 @@ impl Actor {
                             "document size limit reached; refusing the write"
                         );
                         self.kick(from, Close::DocumentTooLarge);
-                        self.needs_rebuild = true; // drop what was applied in memory
+                        // It was applied in memory before it was measured.
+                        self.taint("a write over the size limit was refused");
                         return;
                     }
                     let over_quota = fx.awareness_over_quota;
@@ -372,7 +446,7 @@ impl Actor {
             Command::SaveVersion { kind, label, reply } => {
                 self.versions.request(kind, label, Some(reply))
             }
-            Command::Delete { reply } => self.deleting = Some(reply),
+            Command::Delete { reply } => self.enter(Phase::Deleting(reply)),
             Command::Remote(what) => self.remote(what),
             Command::Barrier { reply } => self.after_commit.push(AfterCommit::Barrier(reply)),
         }
@@ -404,10 +478,13 @@ impl Actor {
     }
 
     fn join(&mut self, member: Member, reply: oneshot::Sender<Result<(), JoinError>>) {
-        let greeting = Effects {
-            reply: self.doc.greeting(),
-            ..Effects::default()
-        };
+        let id = member.id;
+        self.register(member);
+        self.greet(id);
+        let _ = reply.send(Ok(()));
+    }
+
+    fn register(&mut self, member: Member) {
         self.peers.insert(
             member.id,
             Peer {
@@ -416,8 +493,22 @@ impl Actor {
             },
         );
         self.idle_since = None;
-        self.held.push(Held::Fx(Some(member.id), greeting));
-        let _ = reply.send(Ok(()));
+    }
+
+    /// Queues a session's greeting (our state vector, the presence of others): at once when
+    /// the document may be served, after the rebuild while it is tainted.
+    fn greet(&mut self, id: SessionId) {
+        if self.phase.is_tainted() {
+            return self.park(Waiting::Greet(id));
+        }
+        if !self.peers.contains_key(&id) {
+            return; // it left while waiting
+        }
+        let greeting = Effects {
+            reply: self.doc.greeting(),
+            ..Effects::default()
+        };
+        self.held.push(Held::Fx(Some(id), greeting));
     }
 
     fn after_leave(&mut self, from: SessionId) {
@@ -453,7 +544,10 @@ impl Actor {
             self.idle_since = Some(Instant::now());
             return false;
         }
-        self.registry.remove_if(&self.name, self.id);
+        // API calls still waiting for a rebuild are dropped unanswered: their callers ask
+        // again and reach a fresh actor, which loads the document from the store.
+        self.waiting.clear();
+        self.enter(Phase::Retiring);
         self.rx.close();
         while let Some(cmd) = self.rx.recv().await {
             if let Command::Join { reply, .. } = cmd {
@@ -473,7 +567,7 @@ impl Actor {
                 Command::Join { reply, .. } => {
                     let _ = reply.send(Err(JoinError::Retired));
                 }
-                other => self.handle(other),
+                other => self.accept(other),
             }
         }
         loop {
@@ -481,11 +575,15 @@ impl Actor {
             if self.unsaved.is_empty() {
                 break;
             }
-            let wait = self
-                .retry_at
-                .map_or(RETRY_MIN, |t| t.saturating_duration_since(Instant::now()));
+            let wait = self.phase.retry_at().map_or(phase::RETRY_MIN, |t| {
+                t.saturating_duration_since(Instant::now())
+            });
             tokio::time::sleep(wait).await;
         }
+        // What still waits for a rebuild is dropped: every session is closed with 1001 below
+        // and resyncs with the next server, which loads what is committed.
+        self.waiting.clear();
+        self.enter(Phase::ShuttingDown);
         let ids: Vec<SessionId> = self.peers.keys().copied().collect();
         for id in ids {
             if let Some(mut peer) = self.peers.remove(&id) {
@@ -494,7 +592,6 @@ impl Actor {
                 }
             }
         }
-        self.registry.remove_if(&self.name, self.id);
     }
 }
 

@@ -74,10 +74,11 @@ pub enum Command {
     Leave {
         from: SessionId,
     },
-    /// The committed state as one update (the part a peer at `sv` lacks, when given).
+    /// The committed state as one update (the part a peer at `sv` lacks, when given);
+    /// [`Refused::Recovering`] when the document stayed tainted too long.
     Read {
         sv: Option<StateVector>,
-        reply: oneshot::Sender<Vec<u8>>,
+        reply: oneshot::Sender<Result<Vec<u8>, Refused>>,
     },
     /// An update from the HTTP API: applied, committed and broadcast like a client's.
     Apply {
@@ -116,6 +117,8 @@ pub enum Refused {
     TooLarge { limit: usize },
     #[error("the store is failing and too much is uncommitted; retry later")]
     StoreBehind,
+    /// The document is being rebuilt from the store (after a refused write) and was not
+    /// ready in time: retry.
     #[error("the document is being rebuilt; retry")]
     Recovering,
 }
@@ -170,7 +173,7 @@ impl DocHandle {
     }
 
     /// The committed document as one update (or its diff against `sv`).
-    pub async fn read(&self, sv: Option<StateVector>) -> Option<Vec<u8>> {
+    pub async fn read(&self, sv: Option<StateVector>) -> Option<Result<Vec<u8>, Refused>> {
         self.ask(|reply| Command::Read { sv, reply }).await
     }
 

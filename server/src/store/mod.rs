@@ -130,6 +130,9 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     Closed,
+    /// Not the store's answer but the document's: it cannot be served now; retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// `put_version` found another version stored since the head it was computed against.
     #[error("another version was stored meanwhile")]
     VersionRace,

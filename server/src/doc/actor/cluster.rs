@@ -6,6 +6,7 @@ use tracing::warn;
 use weft_crdt::{Effects, SessionId};
 use yrs::updates::decoder::Decode;
 
+use super::phase::Phase;
 use super::{Actor, Held};
 use crate::cluster::Remote;
 
@@ -13,8 +14,9 @@ impl Actor {
     /// What another node of the cluster did.
     pub(super) fn remote(&mut self, what: Remote) {
         match what {
-            Remote::Committed(position) => self.behind |= position > self.position,
-            Remote::CatchUp => self.behind = true,
+            Remote::Committed(position) => self.head = self.head.max(position),
+            // Something may have been missed (the listener reconnected): read after ours.
+            Remote::CatchUp => self.head = self.head.max(self.position + 1),
             Remote::Awareness {
                 node,
                 session,
@@ -58,7 +60,7 @@ impl Actor {
 
     /// Cluster mode: tells the other nodes about a local session's presence change.
     pub(super) fn relay_presence(&self, from: SessionId, fx: &Effects) {
-        if let Some(cluster) = self.registry.cluster() {
+        if let Some(cluster) = &self.links.cluster {
             for frame in &fx.broadcast {
                 cluster.publish_awareness(&self.name, from, frame);
             }
@@ -69,10 +71,16 @@ impl Actor {
     /// and sends it to our sessions. If compaction merged entries we never read, the whole
     /// document is reloaded and merged instead (CRDT merges ignore what we already have).
     pub(super) async fn catch_up(&mut self) {
-        if !self.behind || !self.unsaved.is_empty() || self.doc.is_poisoned() {
+        // Only into a document that holds exactly what is committed: a tainted one is
+        // rebuilt from the store instead (which reads these entries too).
+        if self.head <= self.position
+            || !matches!(self.phase, Phase::Live)
+            || !self.unsaved.is_empty()
+            || self.doc.is_poisoned()
+        {
             return;
         }
-        let store = self.registry.store().clone();
+        let store = self.store.clone();
         let entries = match store.read_after(&self.name, self.position).await {
             Ok(Some(entries)) => entries,
             Ok(None) => match store.load(&self.name).await {
@@ -83,7 +91,7 @@ impl Actor {
                         self.integrate_remote(&part);
                     }
                     self.position = self.position.max(position);
-                    self.behind = false;
+                    self.head = self.position;
                     self.send_held();
                     return;
                 }
@@ -98,7 +106,7 @@ impl Actor {
                 self.position = position;
             }
         }
-        self.behind = false;
+        self.head = self.position;
         self.send_held();
     }
 

@@ -7,9 +7,9 @@ use tracing::{info, warn};
 use weft_crdt::document::ApplyError;
 use weft_crdt::{Document, Effects};
 
+use super::phase::Phase;
 use super::{Actor, AfterCommit};
 use crate::doc::handle::{Close, Command, JoinError, Refused};
-use crate::store::StoreError;
 
 impl Actor {
     /// A write that comes from the API rather than a session: the same checks (store behind,
@@ -19,21 +19,23 @@ impl Actor {
         &mut self,
         write: impl FnOnce(&mut Document, &mut Effects) -> Result<(), ApplyError>,
     ) -> Result<bool, Refused> {
-        let settings = self.registry.settings();
-        if self.unsaved_bytes > settings.max_unsaved {
+        if self.unsaved_bytes > self.settings.max_unsaved {
             return Err(Refused::StoreBehind);
         }
-        let max_size = settings.max_document_size;
+        let max_size = self.settings.max_document_size;
         let mut fx = Effects::default();
         match write(&mut self.doc, &mut fx) {
             Ok(()) => {}
-            Err(ApplyError::Poisoned) => return Err(Refused::Recovering),
+            Err(ApplyError::Poisoned) => {
+                self.taint("the document was poisoned");
+                return Err(Refused::Recovering);
+            }
             Err(e) => {
                 if matches!(e, ApplyError::Panicked) {
                     crate::metrics::caught_panic();
                 }
                 warn!(error = %e, "invalid update from the API; refused");
-                self.needs_rebuild = true;
+                self.taint("an API update was refused halfway");
                 return Err(Refused::Invalid(e));
             }
         }
@@ -45,7 +47,7 @@ impl Actor {
                 limit = max_size,
                 "API write over the document size limit; refused"
             );
-            self.needs_rebuild = true;
+            self.taint("an API write over the size limit was refused");
             return Err(Refused::TooLarge { limit: max_size });
         }
         self.stage(None, fx);
@@ -67,9 +69,13 @@ impl Actor {
         }
     }
 
-    /// Closes every session with 4404, removes the document from the store, then leaves the
-    /// registry (in that order: a joiner that arrives meanwhile retries and finds it gone).
-    pub(super) async fn delete(&mut self, reply: oneshot::Sender<Result<bool, StoreError>>) {
+    /// `Phase::Deleting`: closes every session with 4404, removes the document from the
+    /// store, then closes the queue (in that order: a joiner that arrives meanwhile retries
+    /// and finds it gone).
+    pub(super) async fn delete(&mut self) {
+        let Phase::Deleting(reply) = std::mem::replace(&mut self.phase, Phase::Retiring) else {
+            return;
+        };
         for (_, mut peer) in self.peers.drain() {
             if let Some(close) = peer.close.take() {
                 let _ = close.send(Close::Deleted);
@@ -79,13 +85,13 @@ impl Actor {
         self.unsaved.clear();
         self.unsaved_bytes = 0;
         self.held.clear();
-        let result = self.registry.store().delete(&self.name).await;
+        self.refuse_all_waiting();
+        let result = self.store.delete(&self.name).await;
         match &result {
             Ok(_) => info!("document deleted"),
             Err(e) => warn!(error = %e, "document delete failed"),
         }
         let _ = reply.send(result);
-        self.registry.remove_if(&self.name, self.id);
         self.rx.close();
         while let Some(cmd) = self.rx.recv().await {
             if let Command::Join { reply, .. } = cmd {
