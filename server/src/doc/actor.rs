@@ -49,6 +49,8 @@ mod commit;
 pub(crate) mod phase;
 mod requests;
 mod taint;
+#[cfg(test)]
+mod tests;
 
 use phase::{Parked, Phase, Waiting};
 

@@ -7,6 +7,8 @@
 //! only once the updates are durable.
 
 pub mod embedded;
+#[cfg(test)]
+pub mod fake;
 pub mod postgres;
 
 use async_trait::async_trait;
