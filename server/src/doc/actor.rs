@@ -1,7 +1,8 @@
-//! The document actor: one task that owns a [`Document`] and performs its effects.
+//! The document actor: one task that owns a document and performs its effects. It is a thin
+//! async shell around a [`core::Core`] that makes every decision without I/O.
 //!
-//! Each turn of the loop takes every command queued at that moment (a *batch*), lets the
-//! document handle them, then runs `Actor::flush`:
+//! Each turn of the loop takes every command queued at that moment (a *batch*), lets the core
+//! handle them, then runs `Actor::flush`:
 //!
 //! 1. **commit** every update integrated in the batch in one store append (group commit);
 //! 2. only then **send** the batch's replies and broadcasts, in order.
@@ -12,47 +13,40 @@
 //!
 //! What the actor may answer from memory depends on its [`phase::Phase`] (the table is in
 //! `phase`): in particular, after a refused write the document is *tainted* and nothing is
-//! answered from it until it is rebuilt from the store (`taint`).
+//! answered from it until it is rebuilt from the store.
 //!
 //! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
 //! (`Close::SlowConsumer`) and resyncs on reconnect.
 //!
-//! The actor holds what it uses ([`Links`]: the store, settings, event senders), not the
-//! registry that created it. The commit path itself (commit, send, compact) is in `commit`.
-//! Beside the sessions: `requests` (the document API's writes and deletes) and `cluster`
-//! (catching up with other nodes' commits, relaying presence).
+//! The shell holds what it uses ([`Links`]: the store, settings, event senders) and the
+//! sessions' senders, not the registry that created it. It performs the core's store calls
+//! ([`core::Io`]) and effects ([`core::Effect`]) in plain sight, top to bottom.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error, info_span, warn, Instrument};
-use weft_crdt::document::ApplyError;
-use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
+use tracing::{debug, error, info, info_span, warn, Instrument};
+use weft_crdt::{DocName, SessionId};
 
-use super::fanout::{self, Held, Peer};
-use super::handle::{Close, Command, JoinError, Member, Refused};
+use super::fanout::{self, Peer};
+use super::handle::{Close, Command, JoinError};
 use super::registry::ActorSettings;
-use super::versions::Versions;
 use crate::cluster::Cluster;
-use crate::store::{LogStats, Store};
+use crate::store::Store;
 use crate::webhooks::Webhooks;
 
-mod cluster;
-mod commit;
+mod core;
 pub(crate) mod phase;
-mod requests;
-mod taint;
 #[cfg(test)]
 mod tests;
 
-use phase::{Parked, Phase, Waiting};
+use self::core::{CatchUp, Core, Effect, Io, Loaded, Rebuilt};
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
@@ -73,71 +67,27 @@ pub(crate) struct Links {
     pub failing: Arc<AtomicUsize>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
-    /// Background work the shutdown waits for (compactions).
+    /// Background work the shutdown waits for (compactions, versions).
     pub tasks: TaskTracker,
 }
 
 pub(crate) struct Actor {
     name: DocName,
     rx: mpsc::Receiver<Command>,
-    store: Arc<dyn Store>,
-    settings: Arc<ActorSettings>,
     links: Links,
-    /// What the actor may answer from memory now (see `phase`).
-    phase: Phase,
-    doc: Document,
+    /// Every decision about the document.
+    core: Core,
+    /// The sessions' senders, by session.
     peers: HashMap<SessionId, Peer>,
-    /// Sessions closed for what they sent: messages still queued from them are dropped.
-    /// Forgotten at their `Leave`.
-    refused: HashSet<SessionId>,
-    /// Effects of handled messages, waiting for their updates to be committed.
-    held: Vec<Held>,
-    /// What waits for a tainted document to be rebuilt, oldest first (bounded by the
-    /// command queue's size; the oldest is refused beyond it).
-    waiting: VecDeque<Parked>,
-    /// The sync step 2 a client with an empty state vector gets (a fresh joiner): encoded once
-    /// and shared by every joiner until the document changes, so a join storm on a large
-    /// document costs one encode and one buffer, not one per joiner.
-    fresh_step2: Option<Bytes>,
-    /// Integrated updates not yet committed.
-    unsaved: Vec<Bytes>,
-    unsaved_bytes: usize,
-    idle_since: Option<Instant>,
-    log: LogStats,
-    /// Stored bytes of the document, approximately: what was loaded plus what was committed
-    /// since (compaction makes it an over-estimate until the next load). For the size limit.
-    approx_size: usize,
-    compacting: Arc<AtomicBool>,
-    started: Instant,
-    /// API answers that wait for the batch's commit, like `held` frames.
-    after_commit: Vec<AfterCommit>,
-    versions: Versions,
-    /// Log position of the last entry integrated here (cluster mode; see `cluster`).
-    position: u64,
-    /// Highest log position known to be committed (by any node): past `position`, the
-    /// actor is behind and reads the log before going on.
-    head: u64,
-    /// Sessions on other nodes with presence here, by node.
-    remote_sessions: HashMap<String, HashSet<SessionId>>,
+    /// This actor is counted in `links.failing`.
+    counted_failing: bool,
     /// The document was loaded: its end (however it comes) is reported as `unloaded`.
     loaded: bool,
 }
 
-enum AfterCommit {
-    Read {
-        sv: Option<yrs::StateVector>,
-        reply: oneshot::Sender<Result<Vec<u8>, Refused>>,
-    },
-    Applied {
-        changed: bool,
-        reply: oneshot::Sender<Result<bool, Refused>>,
-    },
-    Barrier(oneshot::Sender<()>),
-}
-
 impl Drop for Actor {
     fn drop(&mut self) {
-        if self.phase.is_failing() {
+        if self.counted_failing {
             self.links.failing.fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(events) = self.links.webhooks.as_ref().filter(|_| self.loaded) {
@@ -148,32 +98,19 @@ impl Drop for Actor {
 
 impl Actor {
     pub(crate) fn new(name: DocName, rx: mpsc::Receiver<Command>, links: Links) -> Self {
-        let versions = Versions::new(links.settings.versions.clone());
+        let core = Core::new(
+            name.clone(),
+            links.settings.clone(),
+            links.cluster.is_some(),
+            Instant::now(),
+        );
         Actor {
             name,
             rx,
-            store: links.store.clone(),
-            settings: links.settings.clone(),
             links,
-            phase: Phase::Loading,
-            doc: Document::default(),
+            core,
             peers: HashMap::new(),
-            refused: HashSet::new(),
-            held: Vec::new(),
-            waiting: VecDeque::new(),
-            fresh_step2: None,
-            unsaved: Vec::new(),
-            unsaved_bytes: 0,
-            idle_since: Some(Instant::now()),
-            log: LogStats::default(),
-            approx_size: 0,
-            compacting: Arc::new(AtomicBool::new(false)),
-            started: Instant::now(),
-            after_commit: Vec::new(),
-            versions,
-            position: 0,
-            head: 0,
-            remote_sessions: HashMap::new(),
+            counted_failing: false,
             loaded: false,
         }
     }
@@ -184,25 +121,33 @@ impl Actor {
     }
 
     async fn run_inner(mut self) {
-        if let Err(reason) = self.load().await {
-            error!(%reason, "document load failed; refusing its sessions (nothing was created in its place)");
-            self.rx.close();
-            while let Some(cmd) = self.rx.recv().await {
-                if let Command::Join { reply, .. } = cmd {
-                    let _ = reply.send(Err(JoinError::LoadFailed(reason.clone())));
+        match self.load().await {
+            Ok(loaded) => {
+                self.core.at(Instant::now()).loaded(loaded);
+                self.loaded = true;
+                if let Some(events) = &self.links.webhooks {
+                    events.loaded(&self.name);
                 }
             }
-            return;
+            Err(reason) => {
+                error!(%reason, "document load failed; refusing its sessions (nothing was created in its place)");
+                self.rx.close();
+                while let Some(cmd) = self.rx.recv().await {
+                    if let Command::Join { reply, .. } = cmd {
+                        let _ = reply.send(Err(JoinError::LoadFailed(reason.clone())));
+                    }
+                }
+                return;
+            }
         }
-        self.enter(Phase::Live);
         let shutdown = self.links.shutdown.clone();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle_after = self.settings.doc_idle;
+        let idle_after = self.links.settings.doc_idle;
         loop {
-            let idle_deadline = self.idle_since.map(|t| t + idle_after);
-            let retry_at = self.phase.retry_at();
-            let patience_ends = self.patience_ends();
+            let idle_deadline = self.core.idle_since().map(|t| t + idle_after);
+            let retry_at = self.core.phase().retry_at();
+            let patience_ends = self.core.patience_ends();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
@@ -211,41 +156,36 @@ impl Actor {
                 }
                 cmd = self.rx.recv() => {
                     let Some(cmd) = cmd else { return };
-                    self.accept(cmd);
+                    self.take(cmd);
                     for _ in 1..MAX_BATCH {
-                        if matches!(self.phase, Phase::Deleting(_)) {
+                        if self.deleting() {
                             break; // delete before anything else touches the document
                         }
                         match self.rx.try_recv() {
-                            Ok(cmd) => self.accept(cmd),
+                            Ok(cmd) => self.take(cmd),
                             Err(_) => break,
                         }
                     }
                     self.flush().await;
-                    if matches!(self.phase, Phase::Deleting(_)) {
+                    if self.deleting() {
                         self.delete().await;
                         return;
                     }
                     self.catch_up().await;
                 }
-                _ = wait_for_job(&mut self.versions) => {
-                    self.versions.job_done();
-                    self.start_version();
+                _ = wait_for_job(&mut self.core) => {
+                    self.core.at(Instant::now()).version_done();
+                    self.perform();
                 }
                 _ = sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
                     self.flush().await;
                 }
                 _ = sleep_until(patience_ends.unwrap_or_else(Instant::now)), if patience_ends.is_some() => {
-                    self.refuse_expired();
+                    self.core.at(Instant::now()).refuse_expired();
                     self.flush().await;
                 }
                 _ = sweep.tick() => {
-                    let mut fx = Effects::default();
-                    self.doc.sweep_presence(self.now_ms(), &mut fx);
-                    if !fx.is_empty() {
-                        self.held.push(Held::Fx(None, fx));
-                    }
-                    self.versions.tick();
+                    self.core.at(Instant::now()).sweep();
                     self.flush().await;
                     self.catch_up().await;
                 }
@@ -258,304 +198,228 @@ impl Actor {
         }
     }
 
-    /// Moves to `next`, keeping the count of failing documents (for `/readyz`) right.
-    fn enter(&mut self, next: Phase) {
-        let was = self.phase.is_failing();
-        self.phase = next;
-        match (was, self.phase.is_failing()) {
-            (false, true) => {
-                self.links.failing.fetch_add(1, Ordering::Relaxed);
-            }
-            (true, false) => {
-                self.links.failing.fetch_sub(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
+    fn deleting(&self) -> bool {
+        matches!(self.core.phase(), phase::Phase::Deleting(_))
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    async fn load(&mut self) -> Result<(), String> {
+    /// Reads the document from the store and rebuilds it off the actor's thread.
+    async fn load(&self) -> Result<Loaded, String> {
         let stored = self
+            .links
             .store
             .load(&self.name)
             .await
             .map_err(|e| e.to_string())?;
-        self.log = stored.log;
-        self.position = stored.log.position;
-        self.head = stored.log.position;
-        self.approx_size = stored.parts.iter().map(|p| p.len()).sum();
+        let size = stored.parts.iter().map(|p| p.len()).sum();
+        let log = stored.log;
         let parts = stored.parts;
         let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let settings = &self.settings;
-        self.doc = Document::from_doc(doc)
-            .with_presence(Presence::new(
-                settings.max_awareness_per_doc,
-                settings.max_awareness_per_session,
-            ))
-            .with_max_pending_bytes(settings.max_pending_bytes);
-        debug!(log_entries = self.log.entries, "document loaded");
-        self.loaded = true;
-        if let Some(events) = &self.links.webhooks {
-            events.loaded(&self.name);
-        }
-        Ok(())
+            .map_err(|e| format!("rebuild task failed: {e}"))?
+            .map_err(|e| format!("stored data does not rebuild: {e}"))?;
+        Ok(Loaded { doc, log, size })
     }
 
-    /// Takes one command from the queue, as the phase allows: while the document is tainted,
-    /// whatever would read or write it waits for the rebuild (see `taint`).
-    fn accept(&mut self, cmd: Command) {
-        if !self.phase.is_tainted() {
-            return self.handle(cmd);
-        }
+    /// One command from the queue. A join is the shell's (it keeps the session's sender);
+    /// everything else is the core's.
+    fn take(&mut self, cmd: Command) {
+        let now = Instant::now();
         match cmd {
             Command::Join { member, reply } => {
-                let id = member.id;
-                self.register(member);
+                self.peers.insert(
+                    member.id,
+                    Peer {
+                        outbound: member.outbound,
+                        close: Some(member.close),
+                    },
+                );
                 let _ = reply.send(Ok(()));
-                self.park(Waiting::Greet(id));
+                self.core.at(now).joined(member.id);
             }
-            // None of these reads the document's content.
-            cmd @ (Command::Leave { .. } | Command::Remote(_) | Command::Delete { .. }) => {
-                self.handle(cmd)
-            }
-            other => self.park(Waiting::Cmd(other)),
+            other => self.core.at(now).accept(other),
         }
     }
 
-    fn handle(&mut self, cmd: Command) {
-        match cmd {
-            Command::Join { member, reply } => self.join(member, reply),
-            Command::Messages { from, messages } => {
-                // A session we refused (bad update, quota, size, store full) has nothing more
-                // applied. One that is merely gone (or too slow to read) still has its last
-                // updates applied: a client closing its tab must not lose its final edits.
-                if self.refused.contains(&from) {
-                    return;
-                }
-                // Of a departed session only the updates matter: its presence is already gone
-                // and must not be claimed again in its name.
-                let detached = !self.peers.contains_key(&from);
-                let max_unsaved = self.settings.max_unsaved;
-                for msg in messages {
-                    if detached && !msg.is_write() {
-                        continue;
-                    }
-                    if msg.is_write() && self.unsaved_bytes > max_unsaved {
-                        warn!(
-                            session = from.0,
-                            unsaved = self.unsaved_bytes,
-                            "store behind; refusing writes"
-                        );
-                        self.kick(from, Close::StoreUnavailable);
-                        return;
-                    }
-                    let mut fx = Effects::default();
-                    let now = self.now_ms();
-                    let is_write = msg.is_write();
-                    let is_awareness = matches!(msg, weft_crdt::Inbound::Awareness(_));
+    /// Commit, then send: performs the store calls the core asks for, in order, then releases
+    /// what was held. See the module docs.
+    async fn flush(&mut self) {
+        loop {
+            let Some(io) = self.core.at(Instant::now()).next_io() else {
+                break;
+            };
+            match io {
+                Io::Append(batch) => {
                     let started = std::time::Instant::now();
-                    if let weft_crdt::Inbound::SyncStep1(sv) = &msg {
-                        if sv.is_empty() {
-                            if let Some(frame) = self.fresh_step2() {
-                                self.held.push(Held::Shared(from, frame));
-                                continue;
-                            }
-                        }
+                    let result = self.links.store.append(&self.name, batch.clone()).await;
+                    crate::metrics::commit(started.elapsed(), batch.len(), result.is_ok());
+                    self.core.at(Instant::now()).appended(batch, result);
+                    if self.core.has_unsaved() {
+                        self.perform();
+                        return; // held until the retry
                     }
-                    let handled = self.doc.handle(from, msg, now, &mut fx);
-                    if is_write {
-                        crate::metrics::update_applied(started.elapsed());
-                    }
-                    match handled {
-                        Ok(()) => {}
-                        Err(ApplyError::Poisoned) => {
-                            // Not this client's fault: it reconnects once the document is rebuilt.
-                            self.kick(from, Close::Recovering);
-                            self.taint("the document was poisoned");
-                            return;
-                        }
-                        Err(e) => {
-                            if matches!(e, ApplyError::Panicked) {
-                                crate::metrics::caught_panic();
-                            }
-                            warn!(session = from.0, error = %e, "invalid update; closing its session");
-                            self.kick(from, Close::InvalidUpdate);
-                            // yrs may have integrated part of it before refusing.
-                            self.taint("an update was refused halfway");
-                            return;
-                        }
-                    }
-                    if fx.awareness_refused > 0 {
-                        debug!(
-                            session = from.0,
-                            refused = fx.awareness_refused,
-                            "awareness entries refused"
-                        );
-                    }
-                    // Judged on what the update actually added, so an empty sync step 2 from a
-                    // joining client never counts against a full document.
-                    let added: usize = fx.persist.iter().map(Vec::len).sum();
-                    let max_size = self.settings.max_document_size;
-                    if added > 0 && self.approx_size + added > max_size {
-                        warn!(
-                            session = from.0,
-                            size = self.approx_size,
-                            added,
-                            limit = max_size,
-                            "document size limit reached; refusing the write"
-                        );
-                        self.kick(from, Close::DocumentTooLarge);
-                        // It was applied in memory before it was measured.
-                        self.taint("a write over the size limit was refused");
-                        return;
-                    }
-                    let over_quota = fx.awareness_over_quota;
-                    if is_awareness {
-                        self.relay_presence(from, &fx);
-                    }
-                    self.stage(Some(from), fx);
-                    if over_quota {
-                        warn!(
-                            session = from.0,
-                            "closing a session that claims too many awareness ids"
-                        );
-                        self.kick(from, Close::TooManyAwarenessIds);
-                        return;
+                }
+                Io::Rebuild => {
+                    let loaded = self.load().await;
+                    // On success what waited is handled now; it may have staged updates.
+                    if let Rebuilt::Failed = self.core.at(Instant::now()).rebuilt(loaded) {
+                        break;
                     }
                 }
             }
-            Command::Leave { from } => {
-                self.refused.remove(&from);
-                if self.peers.remove(&from).is_some() {
-                    self.after_leave(from);
+            self.perform();
+        }
+        self.core.at(Instant::now()).deliver();
+        self.perform();
+    }
+
+    /// Performs the core's effects, in order (sending may produce more: closing a full
+    /// session removes its presence).
+    fn perform(&mut self) {
+        loop {
+            let effects = self.core.take_effects();
+            if effects.is_empty() {
+                break;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Send(held) => {
+                        let undelivered = fanout::send(held, &self.peers);
+                        if !undelivered.is_empty() {
+                            for id in &undelivered.gone {
+                                self.peers.remove(id);
+                            }
+                            self.core.at(Instant::now()).undelivered(undelivered);
+                        }
+                    }
+                    Effect::Close(id, why) => {
+                        if let Some(mut peer) = self.peers.remove(&id) {
+                            if let Some(close) = peer.close.take() {
+                                let _ = close.send(why);
+                            }
+                        }
+                    }
+                    Effect::Relay(from, frames) => {
+                        if let Some(cluster) = &self.links.cluster {
+                            for frame in &frames {
+                                cluster.publish_awareness(&self.name, from, frame);
+                            }
+                        }
+                    }
+                    Effect::Changed => {
+                        if let Some(webhooks) = &self.links.webhooks {
+                            webhooks.changed(&self.name);
+                        }
+                    }
+                    Effect::Compact {
+                        live,
+                        upto,
+                        running,
+                    } => self.compact(live, upto, running),
+                    Effect::Version(job) => {
+                        self.links.tasks.spawn(job.run(self.links.store.clone()));
+                    }
                 }
             }
-            Command::Read { sv, reply } => self.after_commit.push(AfterCommit::Read { sv, reply }),
-            Command::Apply { update, reply } => {
-                let result = self.write_from_api(|doc, fx| doc.apply_untrusted(update, fx));
-                self.answer_after_commit(result, reply);
+        }
+        let failing = self.core.phase().is_failing();
+        if failing != self.counted_failing {
+            self.counted_failing = failing;
+            if failing {
+                self.links.failing.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.links.failing.fetch_sub(1, Ordering::Relaxed);
             }
-            Command::Restore { target, reply } => {
-                let result = self.write_from_api(|doc, fx| doc.restore(&target, fx));
-                self.answer_after_commit(result, reply);
+        }
+    }
+
+    /// Compaction in the background (tracked: shutdown waits for it); `running` is cleared
+    /// when it ends.
+    fn compact(
+        &self,
+        live: Option<Vec<u8>>,
+        upto: u64,
+        running: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let store = self.links.store.clone();
+        let name = self.name.clone();
+        self.links.tasks.spawn(
+            async move {
+                let result = match live {
+                    Some(snapshot) => store.replace_log(&name, snapshot, upto).await,
+                    None => store.compact(&name).await,
+                };
+                crate::metrics::compaction(result.is_ok());
+                match result {
+                    Ok(c) => info!(
+                        merged_entries = c.merged_entries,
+                        merged_bytes = c.merged_bytes,
+                        snapshot_bytes = c.snapshot_bytes,
+                        "log compacted"
+                    ),
+                    Err(e) => warn!(error = %e, "compaction failed; will retry after more updates"),
+                }
+                running.store(false, Ordering::Release);
             }
-            Command::SaveVersion { kind, label, reply } => {
-                self.versions.request(kind, label, Some(reply))
-            }
-            Command::Delete { reply } => self.enter(Phase::Deleting(reply)),
-            Command::Remote(what) => self.remote(what),
-            Command::Barrier { reply } => self.after_commit.push(AfterCommit::Barrier(reply)),
-        }
-    }
-
-    /// The shared sync step 2 for fresh joiners (see `fresh_step2`); `None` if the document
-    /// cannot be encoded now (the usual path then answers, and fails, for itself).
-    fn fresh_step2(&mut self) -> Option<Bytes> {
-        if self.fresh_step2.is_none() {
-            let state = self.doc.encode_state().ok()?;
-            self.fresh_step2 = Some(Bytes::from(weft_crdt::codec::encode_sync_step2(&state)));
-        }
-        self.fresh_step2.clone()
-    }
-
-    /// Queues what a handled message produced: its updates for the next commit, its frames
-    /// to be sent after it.
-    fn stage(&mut self, from: Option<SessionId>, mut fx: Effects) {
-        if !fx.persist.is_empty() {
-            self.fresh_step2 = None;
-        }
-        for update in fx.persist.drain(..) {
-            self.unsaved_bytes += update.len();
-            self.approx_size += update.len();
-            crate::metrics::pending_store_bytes(update.len() as f64);
-            self.unsaved.push(Bytes::from(update));
-        }
-        self.held.push(Held::Fx(from, fx));
-    }
-
-    fn join(&mut self, member: Member, reply: oneshot::Sender<Result<(), JoinError>>) {
-        let id = member.id;
-        self.register(member);
-        self.greet(id);
-        let _ = reply.send(Ok(()));
-    }
-
-    fn register(&mut self, member: Member) {
-        self.peers.insert(
-            member.id,
-            Peer {
-                outbound: member.outbound,
-                close: Some(member.close),
-            },
+            .instrument(info_span!("compact", doc = %self.name)),
         );
-        self.idle_since = None;
     }
 
-    /// Queues a session's greeting (our state vector, the presence of others): at once when
-    /// the document may be served, after the rebuild while it is tainted.
-    fn greet(&mut self, id: SessionId) {
-        if self.phase.is_tainted() {
-            return self.park(Waiting::Greet(id));
-        }
-        if !self.peers.contains_key(&id) {
-            return; // it left while waiting
-        }
-        let greeting = Effects {
-            reply: self.doc.greeting(),
-            ..Effects::default()
+    /// Cluster mode: reads what other nodes committed after our position (or the whole
+    /// document, if that was compacted away) and hands it to the core.
+    async fn catch_up(&mut self) {
+        let Some(after) = self.core.catch_up_from() else {
+            return;
         };
-        self.held.push(Held::Fx(Some(id), greeting));
+        let store = self.links.store.clone();
+        let read = match store.read_after(&self.name, after).await {
+            Ok(Some(entries)) => CatchUp::Entries(entries),
+            Ok(None) => match store.load(&self.name).await {
+                Ok(stored) => CatchUp::Reloaded {
+                    parts: stored.parts,
+                    position: stored.log.position,
+                },
+                Err(e) => return warn!(error = %e, "cluster reload failed; will retry"),
+            },
+            Err(e) => return warn!(error = %e, "cluster catch-up failed; will retry"),
+        };
+        self.core.at(Instant::now()).caught_up(read);
+        self.perform();
     }
 
-    fn after_leave(&mut self, from: SessionId) {
-        let mut fx = Effects::default();
-        self.doc.session_left(from, self.now_ms(), &mut fx);
-        self.relay_presence(from, &fx);
-        if !fx.is_empty() {
-            self.held.push(Held::Fx(None, fx));
+    /// `Phase::Deleting`: every session is closed with 4404, the store forgets the document,
+    /// then the queue is closed (in that order: a joiner that arrives meanwhile retries and
+    /// finds it gone).
+    async fn delete(&mut self) {
+        let Some(reply) = self.core.at(Instant::now()).begin_delete() else {
+            return;
+        };
+        self.perform();
+        let result = self.links.store.delete(&self.name).await;
+        match &result {
+            Ok(_) => info!("document deleted"),
+            Err(e) => warn!(error = %e, "document delete failed"),
         }
-        if self.peers.is_empty() {
-            self.idle_since = Some(Instant::now());
-            self.versions.last_session_left();
-        }
+        let _ = reply.send(result);
+        self.close_queue().await;
     }
 
-    /// Closes a session from our side.
-    fn kick(&mut self, id: SessionId, why: Close) {
-        if why.is_refusal() {
-            self.refused.insert(id);
-        }
-        if let Some(mut peer) = self.peers.remove(&id) {
-            if let Some(close) = peer.close.take() {
-                let _ = close.send(why);
-            }
-            self.after_leave(id);
-        }
-    }
-
-    /// Idle with no sessions: flush, leave the registry, refuse late joiners (they retry).
-    async fn retire(&mut self) -> bool {
-        self.flush().await;
-        if !self.unsaved.is_empty() || !self.peers.is_empty() {
-            self.idle_since = Some(Instant::now());
-            return false;
-        }
-        // API calls still waiting for a rebuild are dropped unanswered: their callers ask
-        // again and reach a fresh actor, which loads the document from the store.
-        self.waiting.clear();
-        self.enter(Phase::Retiring);
+    /// Closes the queue and refuses late joiners (they retry and reach a fresh actor).
+    async fn close_queue(&mut self) {
         self.rx.close();
         while let Some(cmd) = self.rx.recv().await {
             if let Command::Join { reply, .. } = cmd {
                 let _ = reply.send(Err(JoinError::Retired));
             }
         }
+    }
+
+    /// Idle with no sessions: flush, leave the registry, refuse late joiners (they retry).
+    async fn retire(&mut self) -> bool {
+        self.flush().await;
+        if !self.core.at(Instant::now()).retire() {
+            return false;
+        }
+        self.close_queue().await;
         debug!("document unloaded");
         true
     }
@@ -569,37 +433,33 @@ impl Actor {
                 Command::Join { reply, .. } => {
                     let _ = reply.send(Err(JoinError::Retired));
                 }
-                other => self.accept(other),
+                other => self.take(other),
             }
         }
         loop {
             self.flush().await;
-            if self.unsaved.is_empty() {
+            if !self.core.has_unsaved() {
                 break;
             }
-            let wait = self.phase.retry_at().map_or(phase::RETRY_MIN, |t| {
+            let wait = self.core.phase().retry_at().map_or(phase::RETRY_MIN, |t| {
                 t.saturating_duration_since(Instant::now())
             });
             tokio::time::sleep(wait).await;
         }
-        // What still waits for a rebuild is dropped: every session is closed with 1001 below
-        // and resyncs with the next server, which loads what is committed.
-        self.waiting.clear();
-        self.enter(Phase::ShuttingDown);
-        let ids: Vec<SessionId> = self.peers.keys().copied().collect();
-        for id in ids {
-            if let Some(mut peer) = self.peers.remove(&id) {
-                if let Some(close) = peer.close.take() {
-                    let _ = close.send(Close::GoingAway);
-                }
+        self.core.at(Instant::now()).shut_down();
+        self.perform();
+        // Sessions the core no longer knows (none should be left) go too.
+        for (_, mut peer) in self.peers.drain() {
+            if let Some(close) = peer.close.take() {
+                let _ = close.send(Close::GoingAway);
             }
         }
     }
 }
 
 /// Resolves when the running version job ends; never when none runs.
-async fn wait_for_job(versions: &mut Versions) {
-    match versions.running() {
+async fn wait_for_job(core: &mut Core) {
+    match core.version_running() {
         Some(done) => {
             let _ = done.await;
         }

@@ -5,46 +5,39 @@
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::phase::{Backoff, Parked, Phase, Taint, Waiting, TAINTED_PATIENCE};
-use super::Actor;
+use super::{Core, Loaded};
+use crate::doc::actor::phase::{Backoff, Parked, Phase, Taint, Waiting, TAINTED_PATIENCE};
 use crate::doc::handle::{Close, Command, Refused};
 use crate::store::StoreError;
 
 /// What the rebuild of a tainted document came to.
-pub(super) enum Rebuilt {
+pub(in crate::doc::actor) enum Rebuilt {
     /// The document is clean again (`Live`).
     Clean,
     /// Still tainted; retried on the backoff schedule.
     Failed,
 }
 
-impl Actor {
+impl Core {
     /// The in-memory document may hold what will never be committed: from now on nothing is
     /// answered from it until it is rebuilt.
     pub(super) fn taint(&mut self, why: &'static str) {
         self.fresh_step2 = None;
-        let retry = match std::mem::replace(&mut self.phase, Phase::Live) {
-            Phase::Failing(b) => Some(b),
-            Phase::Tainted(t) => {
-                self.phase = Phase::Tainted(t);
-                return;
-            }
-            other @ (Phase::Deleting(_) | Phase::Retiring | Phase::ShuttingDown) => {
-                // Ending anyway; nothing more is served from memory by these phases.
-                self.phase = other;
-                return;
-            }
+        let retry = match &self.phase {
             Phase::Live | Phase::Loading => None,
+            Phase::Failing(b) => Some(*b),
+            // Already tainted, or ending anyway (nothing more is served from memory there).
+            _ => return,
         };
         warn!(
             why,
             "document tainted: nothing is served from memory until it is rebuilt"
         );
         crate::metrics::document_tainted();
-        self.phase = Phase::Tainted(Taint {
-            since: Instant::now(),
+        self.enter(Phase::Tainted(Taint {
+            since: self.now,
             retry,
-        });
+        }));
     }
 
     /// Parks `what` until the rebuild. When too much is parked, the oldest is refused (the
@@ -56,19 +49,19 @@ impl Actor {
             }
         }
         self.waiting.push_back(Parked {
-            until: Instant::now() + TAINTED_PATIENCE,
+            until: self.now + TAINTED_PATIENCE,
             what,
         });
     }
 
     /// When the oldest parked item is refused, if anything is parked.
-    pub(super) fn patience_ends(&self) -> Option<Instant> {
+    pub(in crate::doc::actor) fn patience_ends(&self) -> Option<Instant> {
         self.waiting.front().map(|p| p.until)
     }
 
     /// Refuses every parked item whose patience ran out.
-    pub(super) fn refuse_expired(&mut self) {
-        let now = Instant::now();
+    pub(in crate::doc::actor) fn refuse_expired(&mut self) {
+        let now = self.now;
         while self.waiting.front().is_some_and(|p| p.until <= now) {
             if let Some(p) = self.waiting.pop_front() {
                 self.refuse(p.what);
@@ -77,7 +70,7 @@ impl Actor {
     }
 
     /// Refuses everything parked (the actor is ending, or gave up).
-    pub(super) fn refuse_all_waiting(&mut self) {
+    pub(in crate::doc::actor) fn refuse_all_waiting(&mut self) {
         for p in std::mem::take(&mut self.waiting) {
             self.refuse(p.what);
         }
@@ -113,54 +106,36 @@ impl Actor {
         }
     }
 
-    /// Rebuilds the document from what is committed (only called with nothing uncommitted).
-    /// A failure keeps it tainted and schedules another try: the in-memory copy is never
-    /// kept in its place.
-    pub(super) async fn rebuild(&mut self) -> Rebuilt {
-        let loaded = match self.store.load(&self.name).await {
-            Ok(stored) => {
-                let size = stored.parts.iter().map(|p| p.len()).sum::<usize>();
-                let position = stored.log.position;
-                let parts = stored.parts;
-                match tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
-                    .await
-                {
-                    Ok(Ok(doc)) => Ok((doc, size, position)),
-                    Ok(Err(e)) => Err(format!("stored data does not rebuild: {e}")),
-                    Err(e) => Err(format!("rebuild task failed: {e}")),
-                }
-            }
-            Err(e) => Err(e.to_string()),
-        };
+    /// The outcome of `Io::Rebuild` (the document as the store has it, rebuilt). A failure
+    /// keeps it tainted and schedules another try: the in-memory copy is never kept in its
+    /// place. On success, what waited is handled now, in order.
+    pub fn rebuilt(&mut self, loaded: Result<Loaded, String>) -> Rebuilt {
         match loaded {
-            Ok((doc, size, position)) => {
-                self.doc.replace_doc(doc);
+            Ok(loaded) => {
+                self.doc.replace_doc(loaded.doc);
                 self.fresh_step2 = None;
-                self.approx_size = size;
-                self.position = self.position.max(position);
-                self.head = self.head.max(position);
+                self.approx_size = loaded.size;
+                self.position = self.position.max(loaded.log.position);
+                self.head = self.head.max(loaded.log.position);
                 if let Phase::Tainted(t) = &self.phase {
-                    info!(tainted_for = ?t.since.elapsed(), "document rebuilt from the store");
+                    info!(tainted_for = ?self.now.saturating_duration_since(t.since), "document rebuilt from the store");
                 }
                 self.enter(Phase::Live);
+                self.replay_waiting();
                 Rebuilt::Clean
             }
             Err(reason) => {
-                let previous = match &self.phase {
-                    Phase::Tainted(t) => t.retry,
-                    _ => None,
+                let (since, previous) = match &self.phase {
+                    Phase::Tainted(t) => (t.since, t.retry),
+                    _ => (self.now, None),
                 };
-                let retry = Backoff::after(previous, Instant::now());
+                let retry = Backoff::after(previous, self.now);
                 if retry.failures == 1 || retry.failures % 10 == 0 {
-                    error!(%reason, failures = retry.failures, retry_in = ?retry.delay(Instant::now()),
+                    error!(%reason, failures = retry.failures, retry_in = ?retry.delay(self.now),
                            "rebuild failed; the document stays tainted and nothing is served from memory");
                 } else {
                     warn!(%reason, failures = retry.failures, "rebuild failed again");
                 }
-                let since = match &self.phase {
-                    Phase::Tainted(t) => t.since,
-                    _ => Instant::now(),
-                };
                 self.enter(Phase::Tainted(Taint {
                     since,
                     retry: Some(retry),
@@ -172,7 +147,7 @@ impl Actor {
 
     /// After a rebuild: handles what was parked, in order (it may taint the document again,
     /// and then the rest is parked again behind it).
-    pub(super) fn replay_waiting(&mut self) {
+    fn replay_waiting(&mut self) {
         let waiting = std::mem::take(&mut self.waiting);
         for p in waiting {
             match p.what {

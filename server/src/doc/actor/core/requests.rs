@@ -1,17 +1,18 @@
-//! The actor's side of the document API: writes that come from HTTP rather than a session
+//! The core's side of the document API: writes that come from HTTP rather than a session
 //! (answered with a [`Refused`] instead of a close, after the commit), and deleting the
 //! document.
 
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::warn;
 use weft_crdt::document::ApplyError;
-use weft_crdt::{Document, Effects};
+use weft_crdt::{Document, Effects, SessionId};
 
-use super::phase::Phase;
-use super::{Actor, AfterCommit};
-use crate::doc::handle::{Close, Command, JoinError, Refused};
+use super::{AfterCommit, Core, Effect};
+use crate::doc::actor::phase::Phase;
+use crate::doc::handle::{Close, Refused};
+use crate::store::StoreError;
 
-impl Actor {
+impl Core {
     /// A write that comes from the API rather than a session: the same checks (store behind,
     /// invalid update, size limit) answered as a [`Refused`] instead of a close. `Ok(true)`
     /// when it changed the document.
@@ -69,34 +70,23 @@ impl Actor {
         }
     }
 
-    /// `Phase::Deleting`: closes every session with 4404, removes the document from the
-    /// store, then closes the queue (in that order: a joiner that arrives meanwhile retries
-    /// and finds it gone).
-    pub(super) async fn delete(&mut self) {
+    /// `Phase::Deleting`, begun: every session is closed with 4404 and everything held,
+    /// uncommitted or waiting is dropped. Returns who asked, for the shell to answer once the
+    /// store has forgotten the document (`None`: not deleting).
+    pub fn begin_delete(&mut self) -> Option<oneshot::Sender<Result<bool, StoreError>>> {
         let Phase::Deleting(reply) = std::mem::replace(&mut self.phase, Phase::Retiring) else {
-            return;
+            return None;
         };
-        for (_, mut peer) in self.peers.drain() {
-            if let Some(close) = peer.close.take() {
-                let _ = close.send(Close::Deleted);
-            }
+        let mut ids: Vec<SessionId> = self.sessions.drain().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.out.push(Effect::Close(id, Close::Deleted));
         }
         crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
         self.unsaved.clear();
         self.unsaved_bytes = 0;
         self.held.clear();
         self.refuse_all_waiting();
-        let result = self.store.delete(&self.name).await;
-        match &result {
-            Ok(_) => info!("document deleted"),
-            Err(e) => warn!(error = %e, "document delete failed"),
-        }
-        let _ = reply.send(result);
-        self.rx.close();
-        while let Some(cmd) = self.rx.recv().await {
-            if let Command::Join { reply, .. } = cmd {
-                let _ = reply.send(Err(JoinError::Retired));
-            }
-        }
+        Some(reply)
     }
 }

@@ -1,49 +1,46 @@
-//! The actor's commit path: commit the batch's updates in one append, then send what was held
-//! (replies, broadcasts, API answers), rebuild a tainted document first (see `taint`), and
-//! compact the log from the live copy once it is long enough.
+//! The core's commit path: which store call comes next ([`Io`]), what its outcome changes,
+//! then what is released once nothing is uncommitted (held frames, API answers, versions),
+//! and when to compact.
 
 use std::sync::atomic::Ordering;
 
-use tokio::time::Instant;
-use tracing::{error, info, info_span, warn, Instrument};
+use bytes::Bytes;
+use tracing::{error, info, warn};
 
-use super::phase::{Backoff, Phase, Taint, Waiting};
-use super::taint::Rebuilt;
-use super::{fanout, Actor, AfterCommit};
+use super::{AfterCommit, Core, Effect};
+use crate::doc::actor::phase::{Backoff, Phase, Taint, Waiting};
+use crate::doc::fanout::Undelivered;
 use crate::doc::handle::{Close, Command};
+use crate::store::{LogStats, StoreError};
 
-impl Actor {
-    /// Commit, then send. See the module docs.
-    pub(super) async fn flush(&mut self) {
-        // While the store is failing, commits (and rebuilds) are attempted on the backoff
-        // schedule only, not on every new message (which would hammer a recovering database).
-        if self.phase.retry_at().is_some_and(|at| Instant::now() < at) {
-            return;
+/// A store call the core needs before it can go on; the shell performs it and hands the
+/// outcome back ([`Core::appended`], [`Core::rebuilt`]).
+#[derive(Debug)]
+pub(in crate::doc::actor) enum Io {
+    /// Commit these updates in one append.
+    Append(Vec<Bytes>),
+    /// Load the document and rebuild it (it is tainted).
+    Rebuild,
+}
+
+impl Core {
+    /// The next store call, if one is due: first what is uncommitted, then (once nothing is)
+    /// the rebuild of a tainted document. `None` while the store is being retried later
+    /// (the backoff schedule, not every new message, decides when) or nothing is needed.
+    pub fn next_io(&mut self) -> Option<Io> {
+        if self.phase.retry_at().is_some_and(|at| self.now < at) {
+            return None;
         }
-        loop {
-            if !self.unsaved.is_empty() && !self.commit().await {
-                return; // held until the retry
-            }
-            // Updates committed before a taint were legitimate; only now is the document
-            // rebuilt, from everything committed.
-            if !self.phase.is_tainted() {
-                break;
-            }
-            match self.rebuild().await {
-                // What waited is handled now; it may have staged updates to commit.
-                Rebuilt::Clean => self.replay_waiting(),
-                Rebuilt::Failed => break,
-            }
+        if !self.unsaved.is_empty() {
+            return Some(Io::Append(std::mem::take(&mut self.unsaved)));
         }
-        self.deliver();
+        // Updates committed before a taint were legitimate; only now is the document rebuilt,
+        // from everything committed.
+        self.phase.is_tainted().then_some(Io::Rebuild)
     }
 
-    /// Appends what is unsaved in one commit. `false`: it failed and is held for a retry.
-    async fn commit(&mut self) -> bool {
-        let batch = std::mem::take(&mut self.unsaved);
-        let started = std::time::Instant::now();
-        let result = self.store.append(&self.name, batch.clone()).await;
-        crate::metrics::commit(started.elapsed(), batch.len(), result.is_ok());
+    /// The outcome of `Io::Append(batch)`.
+    pub fn appended(&mut self, batch: Vec<Bytes>, result: Result<LogStats, StoreError>) {
         match result {
             Ok(stats) => {
                 crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
@@ -74,15 +71,16 @@ impl Actor {
                 }
                 self.log = stats;
                 self.versions.committed(batch.len());
-                if let Some(webhooks) = &self.links.webhooks {
-                    webhooks.changed(&self.name);
-                }
+                self.out.push(Effect::Changed);
                 self.maybe_compact();
-                true
             }
             Err(e) => {
+                // Back in front of anything staged meanwhile (nothing is, between the take
+                // and this answer: the shell awaits the append).
+                let mut batch = batch;
+                batch.append(&mut self.unsaved);
                 self.unsaved = batch;
-                let now = Instant::now();
+                let now = self.now;
                 let next = match &self.phase {
                     Phase::Live | Phase::Loading => Phase::Failing(Backoff::after(None, now)),
                     Phase::Failing(b) => Phase::Failing(Backoff::after(Some(*b), now)),
@@ -91,7 +89,7 @@ impl Actor {
                         retry: Some(Backoff::after(t.retry, now)),
                     }),
                     // Ending anyway (delete, retire, shutdown): no schedule to keep.
-                    _ => return false,
+                    _ => return,
                 };
                 if let Some(at) = next.retry_at() {
                     let failures = match &next {
@@ -103,15 +101,17 @@ impl Actor {
                           unsaved_bytes = self.unsaved_bytes, "store commit failed; holding updates");
                 }
                 self.enter(next);
-                false
             }
         }
     }
 
-    /// Sends every held effect (see `fanout`) and answers the API requests that waited for
-    /// the commit. Only called when nothing is uncommitted. Answers that read the document
-    /// wait for its rebuild while it is tainted.
-    fn deliver(&mut self) {
+    /// Releases every held frame (as [`Effect::Send`]) and answers the API requests that
+    /// waited for the commit. Only once nothing is uncommitted; answers that read the
+    /// document wait for its rebuild while it is tainted.
+    pub fn deliver(&mut self) {
+        if !self.unsaved.is_empty() {
+            return;
+        }
         for waiting in std::mem::take(&mut self.after_commit) {
             match waiting {
                 AfterCommit::Read { sv, reply } => {
@@ -143,28 +143,22 @@ impl Actor {
             }
         }
         self.start_version();
-        self.send_held();
+        self.release_held();
     }
 
-    /// Starts the next requested version, from the document as committed: only when it
-    /// holds nothing uncommitted and nothing refused.
-    pub(super) fn start_version(&mut self) {
-        if matches!(self.phase, Phase::Live) && self.unsaved.is_empty() {
-            self.versions
-                .start_next(&mut self.doc, &self.store, &self.name);
+    /// Hands the held frames to the shell. Only where they reveal nothing uncommitted.
+    pub(super) fn release_held(&mut self) {
+        if !self.held.is_empty() {
+            self.out.push(Effect::Send(std::mem::take(&mut self.held)));
         }
     }
 
-    pub(super) fn send_held(&mut self) {
-        let undelivered = fanout::send(std::mem::take(&mut self.held), &self.peers);
-        if undelivered.is_empty() {
-            return;
-        }
+    /// Sessions that could not take what was sent (see `fanout`): a closed queue is a
+    /// session already gone, a full one is closed with 1013 and resyncs. The removals of
+    /// their presence are new frames; they carry no updates and are released at once.
+    pub fn undelivered(&mut self, undelivered: Undelivered) {
         for id in undelivered.gone {
-            // Its Leave is on the way; forget it now so nothing more is queued for it.
-            if self.peers.remove(&id).is_some() {
-                self.after_leave(id);
-            }
+            self.gone(id);
         }
         for id in undelivered.full {
             warn!(
@@ -173,13 +167,22 @@ impl Actor {
             );
             self.kick(id, Close::SlowConsumer);
         }
-        // The removals of their presence are new effects; they carry no updates.
-        self.send_held();
+        self.release_held();
+    }
+
+    /// Starts the next requested version, from the document as committed: only when it
+    /// holds nothing uncommitted and nothing refused.
+    pub(super) fn start_version(&mut self) {
+        if matches!(self.phase, Phase::Live) && self.unsaved.is_empty() {
+            if let Some(job) = self.versions.start_next(&mut self.doc, &self.name) {
+                self.out.push(Effect::Version(job));
+            }
+        }
     }
 
     fn maybe_compact(&mut self) {
-        let settings = &self.settings;
-        if self.log.entries < settings.compact_after || self.compacting.swap(true, Ordering::AcqRel)
+        if self.log.entries < self.settings.compact_after
+            || self.compacting.swap(true, Ordering::AcqRel)
         {
             return;
         }
@@ -195,29 +198,10 @@ impl Actor {
         } else {
             None
         };
-        let upto = self.log.last_seq;
-        let store = self.store.clone();
-        let name = self.name.clone();
-        let flag = self.compacting.clone();
-        self.links.tasks.spawn(
-            async move {
-                let result = match live {
-                    Some(snapshot) => store.replace_log(&name, snapshot, upto).await,
-                    None => store.compact(&name).await,
-                };
-                crate::metrics::compaction(result.is_ok());
-                match result {
-                    Ok(c) => info!(
-                        merged_entries = c.merged_entries,
-                        merged_bytes = c.merged_bytes,
-                        snapshot_bytes = c.snapshot_bytes,
-                        "log compacted"
-                    ),
-                    Err(e) => warn!(error = %e, "compaction failed; will retry after more updates"),
-                }
-                flag.store(false, Ordering::Release);
-            }
-            .instrument(info_span!("compact", doc = %self.name)),
-        );
+        self.out.push(Effect::Compact {
+            live,
+            upto: self.log.last_seq,
+            running: self.compacting.clone(),
+        });
     }
 }
