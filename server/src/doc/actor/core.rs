@@ -35,6 +35,8 @@ mod commit;
 mod messages;
 mod requests;
 mod taint;
+#[cfg(test)]
+mod tests;
 
 pub(in crate::doc::actor) use cluster::CatchUp;
 pub(in crate::doc::actor) use commit::Io;
