@@ -102,7 +102,7 @@ pub(crate) fn refused(r: Refused) -> HttpResponse {
             "document-too-large",
             &r.to_string(),
         ),
-        Refused::StoreBehind | Refused::Recovering => {
+        Refused::StoreBehind | Refused::Recovering | Refused::Unavailable => {
             let mut response = problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -35,10 +35,10 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 use weft_crdt::{DocName, SessionId};
 
 use super::fanout::{self, Peer};
-use super::handle::{Close, Command, JoinError};
+use super::handle::{Close, Command, JoinError, Refused};
 use super::registry::ActorSettings;
 use crate::cluster::Cluster;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::webhooks::Webhooks;
 
 mod core;
@@ -129,13 +129,12 @@ impl Actor {
                     events.loaded(&self.name);
                 }
             }
-            Err(reason) => {
-                error!(%reason, "document load failed; refusing its sessions (nothing was created in its place)");
+            Err(e) => {
+                error!(error = %e, "document load failed; refusing its sessions (nothing was created in its place)");
                 self.rx.close();
+                let reason = e.to_string();
                 while let Some(cmd) = self.rx.recv().await {
-                    if let Command::Join { reply, .. } = cmd {
-                        let _ = reply.send(Err(JoinError::LoadFailed(reason.clone())));
-                    }
+                    refuse_unloaded(cmd, &reason);
                 }
                 return;
             }
@@ -145,6 +144,12 @@ impl Actor {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle_after = self.links.settings.doc_idle;
         loop {
+            if matches!(self.core.phase(), phase::Phase::Retiring) {
+                // The core gave up on the document (it does not read back): its sessions
+                // are closed; later joiners reach a fresh actor that loads it again.
+                self.close_queue().await;
+                return;
+            }
             let idle_deadline = self.core.idle_since().map(|t| t + idle_after);
             let retry_at = self.core.phase().retry_at();
             let patience_ends = self.core.patience_ends();
@@ -203,20 +208,18 @@ impl Actor {
     }
 
     /// Reads the document from the store and rebuilds it off the actor's thread.
-    async fn load(&self) -> Result<Loaded, String> {
-        let stored = self
-            .links
-            .store
-            .load(&self.name)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let stored = self.links.store.load(&self.name).await?;
         let size = stored.parts.iter().map(|p| p.len()).sum();
         let log = stored.log;
         let parts = stored.parts;
         let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
             .await
-            .map_err(|e| format!("rebuild task failed: {e}"))?
-            .map_err(|e| format!("stored data does not rebuild: {e}"))?;
+            .map_err(|e| StoreError::Database(format!("rebuild task failed: {e}")))?
+            .map_err(|source| StoreError::Corrupt {
+                doc: self.name.clone(),
+                source,
+            })?;
         Ok(Loaded { doc, log, size })
     }
 
@@ -261,8 +264,13 @@ impl Actor {
                 Io::Rebuild => {
                     let loaded = self.load().await;
                     // On success what waited is handled now; it may have staged updates.
-                    if let Rebuilt::Failed = self.core.at(Instant::now()).rebuilt(loaded) {
-                        break;
+                    match self.core.at(Instant::now()).rebuilt(loaded) {
+                        Rebuilt::Clean => {}
+                        Rebuilt::Failed => break,
+                        Rebuilt::GaveUp => {
+                            self.perform();
+                            return;
+                        }
                     }
                 }
             }
@@ -454,6 +462,34 @@ impl Actor {
                 let _ = close.send(Close::GoingAway);
             }
         }
+    }
+}
+
+/// A command for an actor whose document could not be loaded: answered with a retryable
+/// refusal (joins: `LoadFailed`, API calls: 503), never from a blank document.
+fn refuse_unloaded(cmd: Command, reason: &str) {
+    let unavailable =
+        || StoreError::Unavailable(format!("the document could not be loaded: {reason}"));
+    match cmd {
+        Command::Join { reply, .. } => {
+            let _ = reply.send(Err(JoinError::LoadFailed(reason.to_string())));
+        }
+        Command::Read { reply, .. } => {
+            let _ = reply.send(Err(Refused::Unavailable));
+        }
+        Command::Apply { reply, .. } | Command::Restore { reply, .. } => {
+            let _ = reply.send(Err(Refused::Unavailable));
+        }
+        Command::SaveVersion { reply, .. } => {
+            let _ = reply.send(Err(unavailable()));
+        }
+        Command::Delete { reply } => {
+            let _ = reply.send(Err(unavailable()));
+        }
+        Command::Messages { .. }
+        | Command::Leave { .. }
+        | Command::Remote(_)
+        | Command::Barrier { .. } => {}
     }
 }
 

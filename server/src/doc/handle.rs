@@ -121,6 +121,9 @@ pub enum Refused {
     /// ready in time: retry.
     #[error("the document is being rebuilt; retry")]
     Recovering,
+    /// The document could not be read from the store: retry later.
+    #[error("the document cannot be read from the store now; retry later")]
+    Unavailable,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -74,7 +74,28 @@ pub struct EmbeddedStore {
     reader: Arc<tokio::sync::Mutex<Connection>>,
 }
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
+/// A SQLite error, typed by whether it can be retried: the database busy or locked (another
+/// writer, a checkpoint), an I/O error, a full disk, a file that cannot be opened now, memory;
+/// everything else (constraints, corruption, schema) is permanent.
+fn db_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    let retryable = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | OutOfMemory
+            )
+    );
+    if retryable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// A failure that is not SQLite's (a thread, a task): permanent.
+fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
@@ -126,7 +147,7 @@ impl EmbeddedStore {
         std::thread::Builder::new()
             .name("weft-sqlite-writer".into())
             .spawn(move || writer::writer_loop(writer_conn, rx))
-            .map_err(db_err)?;
+            .map_err(internal)?;
         Ok(EmbeddedStore {
             writer: tx,
             reader: Arc::new(tokio::sync::Mutex::new(reader)),
@@ -140,7 +161,7 @@ impl EmbeddedStore {
         let mut conn = self.reader.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || f(&mut conn))
             .await
-            .map_err(db_err)?
+            .map_err(internal)?
     }
 
     /// Snapshot (with the sequence it covers) and log entries after it, read consistently.
@@ -225,7 +246,7 @@ impl Store for EmbeddedStore {
         let parts = stored.parts;
         let snapshot = tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
             .await
-            .map_err(db_err)?
+            .map_err(internal)?
             .map_err(|source| StoreError::Corrupt { doc: name, source })?;
         self.replace_log(doc, snapshot, upto_seq as u64).await
     }

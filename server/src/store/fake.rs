@@ -23,8 +23,12 @@ pub enum Mode {
     Down,
     /// Every call waits until the mode changes, then answers in that mode.
     Hang,
-    /// Loads fail (the stored data does not rebuild); everything else works.
+    /// Loads fail as if a connection were lost (retryable); everything else works.
     LoadFails,
+    /// Loads fail for good (the stored data does not read back); everything else works.
+    LoadCorrupt,
+    /// Appends are refused for good (a constraint); everything else works.
+    AppendRefused,
 }
 
 pub struct FakeStore {
@@ -65,6 +69,10 @@ impl FakeStore {
 
     /// Waits out `Hang`; then `Err` when the store is down (or loads fail and `load` is set).
     async fn gate(&self, load: bool) -> Result<(), StoreError> {
+        self.gate_for(load, false).await
+    }
+
+    async fn gate_for(&self, load: bool, append: bool) -> Result<(), StoreError> {
         let mut rx = self.mode.subscribe();
         let mode = match rx.wait_for(|m| *m != Mode::Hang).await {
             Ok(mode) => *mode,
@@ -72,7 +80,11 @@ impl FakeStore {
         };
         match mode {
             Mode::Down => Err(StoreError::Unavailable("fake store is down".into())),
-            Mode::LoadFails if load => Err(StoreError::Database("fake load failure".into())),
+            Mode::LoadFails if load => Err(StoreError::Unavailable("fake load failure".into())),
+            Mode::LoadCorrupt if load => Err(StoreError::Database("fake corrupt data".into())),
+            Mode::AppendRefused if append => {
+                Err(StoreError::Database("fake constraint violation".into()))
+            }
             _ => Ok(()),
         }
     }
@@ -98,7 +110,7 @@ impl Store for FakeStore {
     async fn append(&self, doc: &DocName, updates: Vec<Bytes>) -> Result<LogStats, StoreError> {
         self.appends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.gate(false).await?;
+        self.gate_for(false, true).await?;
         let mut logs = self.lock();
         let log = logs.entry(doc.clone()).or_default();
         log.extend(updates);

@@ -48,8 +48,38 @@ pub struct PostgresStore {
     appends: tokio::sync::mpsc::Sender<appender::Append>,
 }
 
-fn pg_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(e.to_string())
+/// A PostgreSQL error, typed by whether it can be retried: a lost connection, an I/O error,
+/// SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator intervention:
+/// shutdown, statement timeout), 58 (system error), and serialization failures or deadlocks
+/// are; constraints, data and schema errors are not.
+fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    let retryable = match e.code() {
+        Some(code) => {
+            let code = code.code();
+            ["08", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "40001"
+                || code == "40P01"
+        }
+        None => {
+            e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+        }
+    };
+    if retryable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// No connection from the pool: unreachable or timed out (retryable), unless PostgreSQL
+/// itself answered with a permanent error.
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_err(e),
+        e => StoreError::Unavailable(format!("no database connection: {e}")),
+    }
 }
 
 /// Advisory lock namespace for compaction (`pg_try_advisory_xact_lock(NS, doc_id)`).
@@ -153,7 +183,7 @@ impl PostgresStore {
             .create_timeout(Some(settings.connect_timeout))
             .recycle_timeout(Some(settings.connect_timeout))
             .build()
-            .map_err(pg_err)?;
+            .map_err(|e| StoreError::Database(format!("invalid pool settings: {e}")))?;
         Ok(PostgresStore {
             appends: appender::start(pool.clone()),
             pool,
@@ -168,10 +198,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
+        self.pool.get().await.map_err(pool_err)
     }
 
     /// Loads parts and returns the last log position they include.
@@ -305,7 +332,7 @@ impl Store for PostgresStore {
         let name = doc.clone();
         let snapshot = tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
             .await
-            .map_err(pg_err)?
+            .map_err(|e| StoreError::Database(e.to_string()))?
             .map_err(|source| StoreError::Corrupt { doc: name, source })?;
         let done = put_snapshot(&txn, id, upto, &snapshot).await?;
         txn.commit().await.map_err(pg_err)?;
@@ -474,7 +501,7 @@ impl Store for PostgresStore {
                 let merged =
                     tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
                         .await
-                        .map_err(pg_err)?
+                        .map_err(|e| StoreError::Database(e.to_string()))?
                         .map_err(|e| {
                             StoreError::Database(format!("cannot fold version {oldest_id}: {e}"))
                         })?;

@@ -563,3 +563,78 @@ async fn a_joiner_in_the_same_batch_as_the_refused_write_waits() {
     h.store.set(Mode::Healthy);
     assert!(c.until_text("kept", Duration::from_secs(5)).await);
 }
+
+/// A rebuild that fails for good (the stored data does not read back) is not retried: the
+/// sessions are closed (1013), the actor ends, joiners get `LoadFailed` until the store reads
+/// back, and never the refused write.
+#[tokio::test]
+async fn a_rebuild_that_fails_for_good_unloads_the_document() {
+    let h = Harness::new();
+    let mut a = h.join().await;
+    let mut watcher = h.join().await;
+    a.write("kept").await;
+    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
+    h.store.set(Mode::LoadCorrupt);
+    let mut b = h.join().await;
+    b.write(&big()).await;
+    assert_eq!(
+        b.closed_within(Duration::from_secs(2)).await,
+        Some(Close::DocumentTooLarge)
+    );
+    assert_eq!(
+        a.closed_within(Duration::from_secs(2)).await,
+        Some(Close::Recovering)
+    );
+    watcher.receive(QUIET).await;
+    assert_eq!(watcher.text(), "kept");
+    let (outbound, _out) = mpsc::channel(4);
+    let (close, _closed) = oneshot::channel();
+    let joined = h
+        .handle()
+        .join(Member {
+            id: h.registry.next_session_id(),
+            outbound,
+            close,
+        })
+        .await;
+    assert!(
+        matches!(joined, Err(JoinError::LoadFailed(_))),
+        "{joined:?}"
+    );
+    h.store.set(Mode::Healthy);
+    let mut c = h.join().await;
+    c.sync().await;
+    assert!(c.until_text("kept", Duration::from_secs(2)).await);
+}
+
+/// A commit the store refuses for good is not retried: it is dropped with the frames that
+/// would reveal it, every session is closed (1013) to resync, and the document is rebuilt from
+/// what is committed.
+#[tokio::test]
+async fn a_commit_refused_for_good_is_dropped_not_retried() {
+    let h = Harness::new();
+    let a = h.join().await;
+    let mut watcher = h.join().await;
+    a.write("kept").await;
+    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
+    h.store.set(Mode::AppendRefused);
+    a.write("-refused").await;
+    assert_eq!(
+        watcher.closed_within(Duration::from_secs(2)).await,
+        Some(Close::Recovering)
+    );
+    assert_eq!(watcher.text(), "kept");
+    let appends = h.store.appends();
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        h.store.appends(),
+        appends,
+        "a permanent failure was retried"
+    );
+    h.store.set(Mode::Healthy);
+    let mut c = h.join().await;
+    c.sync().await;
+    assert!(c.until_text("kept", Duration::from_secs(2)).await);
+    c.receive(QUIET).await;
+    assert_eq!(c.text(), "kept");
+}

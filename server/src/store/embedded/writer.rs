@@ -54,6 +54,14 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>)
                 tracing::error!(error = %e, "store commit failed");
                 reply(group.remove(0), Err(e));
             }
+            // Busy, locked, I/O: one by one would only wait out the same condition once per
+            // request (each up to the busy timeout). Every requester retries on its own.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, ops = group.len(), "group commit failed; the store is unavailable");
+                for op in group {
+                    reply(op, Err(StoreError::Unavailable(e.to_string())));
+                }
+            }
             Err(e) => {
                 // One bad request must not fail its neighbours: commit each on its own.
                 tracing::warn!(error = %e, ops = group.len(), "group commit failed; retrying one by one");
@@ -68,7 +76,7 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>)
 }
 
 fn reply(op: WriteOp, result: Result<Outcome, StoreError>) {
-    let mismatch = || db_err("internal: a write answered as the other kind");
+    let mismatch = || StoreError::Database("internal: a write answered as the other kind".into());
     match op {
         WriteOp::Append { reply, .. } => {
             let _ = reply.send(result.and_then(|o| match o {

@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 use super::{AfterCommit, Core, Effect};
 use crate::doc::actor::phase::{Backoff, Phase, Taint, Waiting};
 use crate::doc::fanout::Undelivered;
-use crate::doc::handle::{Close, Command};
+use crate::doc::handle::{Close, Command, Refused};
 use crate::store::{LogStats, StoreError};
 
 /// A store call the core needs before it can go on; the shell performs it and hands the
@@ -74,6 +74,7 @@ impl Core {
                 self.out.push(Effect::Changed);
                 self.maybe_compact();
             }
+            Err(e) if !e.is_retryable() => self.commit_refused(batch, e),
             Err(e) => {
                 // Back in front of anything staged meanwhile (nothing is, between the take
                 // and this answer: the shell awaits the append).
@@ -103,6 +104,40 @@ impl Core {
                 self.enter(next);
             }
         }
+    }
+
+    /// The store refused the commit for good (a constraint, a schema error): retrying would
+    /// fail the same way, so it is not retried. What it held can never be committed, so it is
+    /// dropped with every frame that would reveal it; the document is tainted (rebuilt from
+    /// the store) and every session is closed with 1013 to resync (what its client still has
+    /// is offered again, and refused again if it is the cause). API writers get 503.
+    fn commit_refused(&mut self, batch: Vec<Bytes>, e: StoreError) {
+        error!(error = %e, updates = batch.len(), unsaved_bytes = self.unsaved_bytes,
+               "the store refused the commit for good; dropping it and rebuilding the document from the store");
+        crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
+        self.unsaved.clear();
+        self.unsaved_bytes = 0;
+        self.held.clear();
+        for waiting in std::mem::take(&mut self.after_commit) {
+            match waiting {
+                // Answered after the rebuild (parked by `deliver`).
+                AfterCommit::Read { sv, reply } => {
+                    self.after_commit.push(AfterCommit::Read { sv, reply })
+                }
+                AfterCommit::Applied { reply, .. } => {
+                    let _ = reply.send(Err(Refused::StoreBehind));
+                }
+                // Not acknowledged: nothing was committed.
+                AfterCommit::Barrier(_) => {}
+            }
+        }
+        let mut ids: Vec<_> = self.sessions.iter().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.kick(id, Close::Recovering);
+        }
+        // What the sessions' departures produced carries no update: sent with the rest.
+        self.taint("the store refused a commit");
     }
 
     /// Releases every held frame (as [`Effect::Send`]) and answers the API requests that

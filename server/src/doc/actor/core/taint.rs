@@ -16,6 +16,10 @@ pub(in crate::doc::actor) enum Rebuilt {
     Clean,
     /// Still tainted; retried on the backoff schedule.
     Failed,
+    /// The stored document does not read back (corrupt data, a permanent error): not
+    /// retried. Every session was closed (1013) and what waited refused; the actor ends
+    /// (`Retiring`), and each later join loads the document afresh.
+    GaveUp,
 }
 
 impl Core {
@@ -109,7 +113,7 @@ impl Core {
     /// The outcome of `Io::Rebuild` (the document as the store has it, rebuilt). A failure
     /// keeps it tainted and schedules another try: the in-memory copy is never kept in its
     /// place. On success, what waited is handled now, in order.
-    pub fn rebuilt(&mut self, loaded: Result<Loaded, String>) -> Rebuilt {
+    pub fn rebuilt(&mut self, loaded: Result<Loaded, StoreError>) -> Rebuilt {
         match loaded {
             Ok(loaded) => {
                 self.doc.replace_doc(loaded.doc);
@@ -123,6 +127,18 @@ impl Core {
                 self.enter(Phase::Live);
                 self.replay_waiting();
                 Rebuilt::Clean
+            }
+            Err(e) if !e.is_retryable() => {
+                error!(error = %e, "rebuild failed for good: the stored document does not read back; \
+                       closing its sessions and unloading it (nothing is served from memory)");
+                let mut ids: Vec<_> = self.sessions.iter().copied().collect();
+                ids.sort_unstable();
+                for id in ids {
+                    self.kick(id, Close::Recovering);
+                }
+                self.refuse_all_waiting();
+                self.enter(Phase::Retiring);
+                Rebuilt::GaveUp
             }
             Err(reason) => {
                 let (since, previous) = match &self.phase {

@@ -97,10 +97,11 @@ impl Play {
                             size: self.log.iter().map(|p| p.len()).sum(),
                         })
                     } else {
-                        Err("store down".to_string())
+                        Err(StoreError::Unavailable("store down".into()))
                     };
-                    if let Rebuilt::Failed = self.at(ms).rebuilt(loaded) {
-                        break;
+                    match self.at(ms).rebuilt(loaded) {
+                        Rebuilt::Clean => {}
+                        Rebuilt::Failed | Rebuilt::GaveUp => break,
                     }
                 }
             }
@@ -382,4 +383,81 @@ fn shutting_down_closes_every_session_with_going_away() {
         vec![(1, Close::GoingAway), (2, Close::GoingAway)]
     );
     assert!(matches!(p.core.phase(), Phase::ShuttingDown));
+}
+
+#[test]
+fn a_permanent_rebuild_failure_gives_up_instead_of_retrying() {
+    let mut p = Play::new();
+    p.at(0).joined(SessionId(1));
+    p.at(0).joined(SessionId(2));
+    p.flush(0, true, true);
+    let b = yrs::Doc::new();
+    p.at(0).accept(from(2, update(&b, &"B".repeat(2 * LIMIT))));
+    let (reply, mut read) = oneshot::channel();
+    p.at(1).accept(Command::Read { sv: None, reply });
+    p.core.take_effects();
+    assert!(matches!(p.at(1).next_io(), Some(Io::Rebuild)));
+    let outcome = p
+        .at(1)
+        .rebuilt(Err(StoreError::Database("does not decode".into())));
+    assert!(matches!(outcome, Rebuilt::GaveUp));
+    assert!(matches!(p.core.phase(), Phase::Retiring));
+    assert!(
+        p.core.phase().retry_at().is_none(),
+        "a permanent failure scheduled a retry"
+    );
+    assert_eq!(closes(&p.core.take_effects()), vec![(1, Close::Recovering)]);
+    assert!(matches!(read.try_recv(), Ok(Err(Refused::Recovering))));
+}
+
+#[test]
+fn a_retryable_rebuild_failure_is_retried_with_backoff() {
+    let mut p = Play::new();
+    p.at(0).joined(SessionId(1));
+    p.flush(0, true, true);
+    let b = yrs::Doc::new();
+    p.at(0).accept(from(1, update(&b, &"B".repeat(2 * LIMIT))));
+    let mut last = None;
+    for _ in 0..3 {
+        let outcome = p
+            .at(1)
+            .rebuilt(Err(StoreError::Unavailable("connection lost".into())));
+        assert!(matches!(outcome, Rebuilt::Failed));
+        let at = p.core.phase().retry_at().expect("a retry");
+        if let Some(last) = last {
+            assert!(at > last, "the backoff did not grow");
+        }
+        last = Some(at);
+    }
+    assert!(p.core.phase().is_tainted());
+}
+
+#[test]
+fn a_commit_refused_for_good_is_dropped_and_taints() {
+    let mut p = Play::new();
+    p.at(0).joined(SessionId(1));
+    p.at(0).joined(SessionId(2));
+    p.flush(0, true, true);
+    let a = yrs::Doc::new();
+    p.at(0).accept(from(1, update(&a, "never")));
+    let Some(Io::Append(batch)) = p.at(0).next_io() else {
+        panic!("an append was expected");
+    };
+    p.at(0)
+        .appended(batch, Err(StoreError::Database("constraint".into())));
+    assert!(
+        !p.core.has_unsaved(),
+        "a permanently refused batch is kept for a retry"
+    );
+    assert!(p.core.phase().is_tainted());
+    assert!(p.core.phase().retry_at().is_none());
+    let fx = p.core.take_effects();
+    assert!(
+        !sent_anything(&fx),
+        "frames revealing the refused update were sent"
+    );
+    assert_eq!(
+        closes(&fx),
+        vec![(1, Close::Recovering), (2, Close::Recovering)]
+    );
 }
