@@ -136,6 +136,16 @@ pub enum JoinError {
     LoadFailed(String),
 }
 
+/// What became of a message offered to an actor without waiting.
+#[derive(Debug)]
+pub enum Delivery {
+    Sent,
+    /// Its queue is full: here it is back.
+    Full(Remote),
+    /// The actor ended.
+    Gone,
+}
+
 /// A cloneable reference to a running document actor.
 #[derive(Debug, Clone)]
 pub struct DocHandle {
@@ -207,9 +217,14 @@ impl DocHandle {
         rx
     }
 
-    /// Passes on what another node did (see `cluster`).
-    pub async fn remote(&self, what: Remote) {
-        let _ = self.tx.send(Command::Remote(what)).await;
+    /// Passes on what another node did (see `cluster`), without waiting: a full queue hands
+    /// it back.
+    pub fn try_remote(&self, what: Remote) -> Delivery {
+        match self.tx.try_send(Command::Remote(what)) {
+            Ok(()) => Delivery::Sent,
+            Err(mpsc::error::TrySendError::Full(Command::Remote(what))) => Delivery::Full(what),
+            Err(_) => Delivery::Gone,
+        }
     }
 
     /// Deletes the document; `Ok(false)` when nothing was stored.

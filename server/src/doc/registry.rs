@@ -170,6 +170,15 @@ impl Registry {
             .collect()
     }
 
+    /// Every loaded document, with its handle.
+    pub fn loaded_documents(&self) -> Vec<(DocName, DocHandle)> {
+        self.docs()
+            .iter()
+            .filter(|(_, h)| !h.tx.is_closed())
+            .map(|(name, h)| (name.clone(), h.clone()))
+            .collect()
+    }
+
     /// The handle of a loaded document; `None` when it is not loaded.
     pub fn loaded_handle(&self, name: &DocName) -> Option<DocHandle> {
         self.docs().get(name).filter(|h| !h.tx.is_closed()).cloned()

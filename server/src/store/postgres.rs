@@ -82,7 +82,9 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-/// Advisory lock namespace for compaction (`pg_try_advisory_xact_lock(NS, doc_id)`).
+/// Advisory lock namespace of the migration lock (`pg_advisory_lock(NS, 1)`, two 32-bit keys).
+/// Compaction locks the document's whole 64-bit id (`pg_try_advisory_xact_lock(doc_id)`), in
+/// PostgreSQL's single-key space, which never overlaps the two-key one.
 const COMPACT_LOCK_NS: i32 = 0x5745_4654; // "WEFT"
 
 const APPEND: &str = "
@@ -242,10 +244,7 @@ async fn lock_for_compaction(
         .map(|r| r.get(0));
     let Some(id) = id else { return Ok(None) };
     let locked: bool = txn
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock($1, $2::int)",
-            &[&COMPACT_LOCK_NS, &(id as i32)],
-        )
+        .query_one("SELECT pg_try_advisory_xact_lock($1::bigint)", &[&id])
         .await
         .map_err(pg_err)?
         .get(0);

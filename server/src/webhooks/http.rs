@@ -55,7 +55,7 @@ impl HttpSink {
             .secret
             .as_ref()
             .map(|s| sign(s.expose(), body.as_bytes()));
-        let delivery = format!("{:016x}", rand::random::<u64>());
+        let delivery = uuid::Uuid::new_v4().to_string();
         let (client, url, attempts, permits) = (
             self.client.clone(),
             self.url.clone(),
