@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 use weft_crdt::DocName;
 
@@ -27,7 +27,7 @@ use crate::config::SyncMode;
 
 mod writer;
 
-use writer::WriteOp;
+use writer::{Fold, WriteOp};
 
 /// Append requests waiting for the writer. Senders wait when it is full (backpressure).
 const WRITER_QUEUE: usize = 4096;
@@ -143,6 +143,10 @@ impl EmbeddedStore {
             .execute_batch(&format!("{SCHEMA} PRAGMA user_version={SCHEMA_VERSION};"))
             .map_err(db_err)?;
         let reader = open(&path, sync)?;
+        // One writer: the writer thread. The read connection is refused any write by SQLite.
+        reader
+            .execute_batch("PRAGMA query_only = ON;")
+            .map_err(db_err)?;
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         std::thread::Builder::new()
             .name("weft-sqlite-writer".into())
@@ -162,6 +166,56 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || f(&mut conn))
             .await
             .map_err(internal)?
+    }
+
+    /// Queues a request for the writer thread (the only one that writes).
+    async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.writer.send(op).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Which old versions storing `version` on top of `after` prunes, and the merged full
+    /// version they fold into: read, then merged on the blocking pool, never inside a write
+    /// transaction (the writer only applies the result).
+    async fn plan_fold(
+        &self,
+        doc: &DocName,
+        version: &NewVersion,
+        after: Option<i64>,
+        keep: usize,
+    ) -> Result<Option<Fold>, StoreError> {
+        let name = doc.clone();
+        let stored: Vec<(i64, bool, Vec<u8>)> = self
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT v.id, v.base, v.data FROM versions v JOIN documents d ON d.id = v.doc_id
+                         WHERE d.name = ?1 ORDER BY v.id",
+                    )
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([name.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+            })
+            .await?;
+        if stored.len() < keep.max(1) || stored.last().map(|v| v.0) != after {
+            return Ok(None); // nothing to prune, or the write will report the race
+        }
+        let new = (
+            after.unwrap_or(0) + 1,
+            version.base || after.is_none(),
+            version.data.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let all: Vec<(i64, bool, &[u8])> = stored
+                .iter()
+                .chain(std::iter::once(&new))
+                .map(|(id, base, data)| (*id, *base, &data[..]))
+                .collect();
+            fold_plan(&all, keep)
+        })
+        .await
+        .map_err(internal)?
     }
 
     /// Snapshot (with the sequence it covers) and log entries after it, read consistently.
@@ -271,18 +325,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn create(&self, doc: &DocName) -> Result<bool, StoreError> {
-        let name = doc.clone();
-        self.read(move |conn| {
-            let now = now_ms();
-            conn.execute(
-                "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-                 ON CONFLICT(name) DO NOTHING",
-                params![name.as_str(), now],
-            )
-            .map(|n| n == 1)
-            .map_err(db_err)
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::Create {
+            doc: doc.clone(),
+            reply,
         })
-        .await
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn list(
@@ -323,13 +372,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete(&self, doc: &DocName) -> Result<bool, StoreError> {
-        let name = doc.clone();
-        self.read(move |conn| {
-            conn.execute("DELETE FROM documents WHERE name = ?1", [name.as_str()])
-                .map(|n| n > 0)
-                .map_err(db_err)
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::Delete {
+            doc: doc.clone(),
+            reply,
         })
-        .await
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn version_head(&self, doc: &DocName) -> Result<Option<VersionHead>, StoreError> {
@@ -372,57 +421,17 @@ impl Store for EmbeddedStore {
         after: Option<i64>,
         keep: usize,
     ) -> Result<VersionMeta, StoreError> {
-        let name = doc.clone();
-        self.read(move |conn| {
-            let txn = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let now = now_ms();
-            let doc_id: i64 = txn
-                .query_row(
-                    "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-                     ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
-                    params![name.as_str(), now],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            let head: Option<i64> = txn
-                .query_row(
-                    "SELECT MAX(id) FROM versions WHERE doc_id = ?1",
-                    [doc_id],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            if head != after {
-                return Err(StoreError::VersionRace);
-            }
-            let id = head.unwrap_or(0) + 1;
-            txn.execute(
-                "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    doc_id,
-                    id,
-                    now,
-                    version.kind.as_str(),
-                    version.label,
-                    version.base || head.is_none(),
-                    version.state_vector,
-                    version.data
-                ],
-            )
-            .map_err(db_err)?;
-            prune_versions(&txn, doc_id, keep)?;
-            txn.commit().map_err(db_err)?;
-            Ok(VersionMeta {
-                id,
-                created_ms: now,
-                kind: version.kind,
-                label: version.label,
-                size_bytes: version.data.len() as u64,
-            })
+        let fold = self.plan_fold(doc, &version, after, keep).await?;
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::PutVersion {
+            doc: doc.clone(),
+            version,
+            after,
+            fold,
+            reply,
         })
-        .await
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
@@ -519,52 +528,29 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
     })
 }
 
-/// Keeps the newest `keep` versions: the oldest is folded into the next (which becomes a
-/// full version) until no more than `keep` remain.
-fn prune_versions(
-    txn: &rusqlite::Transaction<'_>,
-    doc_id: i64,
-    keep: usize,
-) -> Result<(), StoreError> {
-    loop {
-        let count: i64 = txn
-            .query_row(
-                "SELECT COUNT(*) FROM versions WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .map_err(db_err)?;
-        if count as usize <= keep.max(1) {
-            return Ok(());
-        }
-        let mut stmt = txn
-            .prepare_cached(
-                "SELECT id, base, data FROM versions WHERE doc_id = ?1 ORDER BY id LIMIT 2",
-            )
-            .map_err(db_err)?;
-        let rows: Vec<(i64, bool, Vec<u8>)> = stmt
-            .query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db_err)?
-            .collect::<Result<_, _>>()
-            .map_err(db_err)?;
-        let [(oldest, _, old_data), (next, next_base, next_data)] = &rows[..] else {
-            return Ok(());
-        };
-        if !next_base {
-            let merged = weft_crdt::snapshot::compact(&[old_data, next_data])
-                .map_err(|e| StoreError::Database(format!("cannot fold version {oldest}: {e}")))?;
-            txn.execute(
-                "UPDATE versions SET base = 1, data = ?3 WHERE doc_id = ?1 AND id = ?2",
-                params![doc_id, next, merged],
-            )
-            .map_err(db_err)?;
-        }
-        txn.execute(
-            "DELETE FROM versions WHERE doc_id = ?1 AND id = ?2",
-            params![doc_id, oldest],
-        )
-        .map_err(db_err)?;
+/// The pruning that keeps the newest `keep` of `versions` (oldest first; each `(id, base,
+/// data)`, the one about to be stored last): the oldest are folded into the first survivor,
+/// which becomes a full version if it was a delta (its base and the deltas up to it, merged).
+fn fold_plan(versions: &[(i64, bool, &[u8])], keep: usize) -> Result<Option<Fold>, StoreError> {
+    let remove = versions.len().saturating_sub(keep.max(1));
+    if remove == 0 {
+        return Ok(None);
     }
+    let (survivor, base, _) = versions[remove];
+    let data = if base {
+        None
+    } else {
+        let from = versions[..=remove].iter().rposition(|v| v.1).unwrap_or(0);
+        let parts: Vec<&[u8]> = versions[from..=remove].iter().map(|v| v.2).collect();
+        Some(weft_crdt::snapshot::compact(&parts).map_err(|e| {
+            StoreError::Database(format!("cannot fold versions into {survivor}: {e}"))
+        })?)
+    };
+    Ok(Some(Fold {
+        oldest: versions[0].0,
+        survivor,
+        data,
+    }))
 }
 
 #[cfg(test)]
@@ -619,5 +605,23 @@ mod tests {
             .expect("load")
             .parts
             .is_empty());
+    }
+
+    /// Folding keeps what the first kept version reads as, and runs before the write.
+    #[test]
+    fn a_fold_merges_the_base_and_deltas_into_the_first_kept_version() {
+        let (doc, log) = edits(3);
+        let full = |upto: usize| weft_crdt::snapshot::compact(&log[..upto]).expect("compact");
+        let (v1, v2, v3) = (full(1), log[1].to_vec(), log[2].to_vec());
+        let versions = [(1, true, &v1[..]), (2, false, &v2[..]), (3, false, &v3[..])];
+        assert!(fold_plan(&versions, 3).expect("plan").is_none());
+        let fold = fold_plan(&versions, 1).expect("plan").expect("a fold");
+        assert_eq!((fold.oldest, fold.survivor), (1, 3));
+        let merged = weft_crdt::snapshot::rebuild(&[fold.data.expect("merged")]).expect("reads");
+        let text = |d: &Doc| d.get_or_insert_text("t").get_string(&d.transact());
+        assert_eq!(text(&merged), text(&doc));
+        let base_kept = [(1, true, &v1[..]), (2, true, &v2[..])];
+        let fold = fold_plan(&base_kept, 1).expect("plan").expect("a fold");
+        assert!(fold.data.is_none(), "a full version was merged again");
     }
 }
