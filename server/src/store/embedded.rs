@@ -27,7 +27,8 @@ use crate::config::SyncMode;
 
 mod writer;
 
-use writer::{Fold, WriteOp};
+use super::fold::Fold;
+use writer::WriteOp;
 
 /// Append requests waiting for the writer. Senders wait when it is full (backpressure).
 const WRITER_QUEUE: usize = 4096;
@@ -198,24 +199,7 @@ impl EmbeddedStore {
                 rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
             })
             .await?;
-        if stored.len() < keep.max(1) || stored.last().map(|v| v.0) != after {
-            return Ok(None); // nothing to prune, or the write will report the race
-        }
-        let new = (
-            after.unwrap_or(0) + 1,
-            version.base || after.is_none(),
-            version.data.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let all: Vec<(i64, bool, &[u8])> = stored
-                .iter()
-                .chain(std::iter::once(&new))
-                .map(|(id, base, data)| (*id, *base, &data[..]))
-                .collect();
-            fold_plan(&all, keep)
-        })
-        .await
-        .map_err(internal)?
+        super::fold::plan(stored, version.base, &version.data, after, keep).await
     }
 
     /// Snapshot (with the sequence it covers) and log entries after it, read consistently.
@@ -528,31 +512,6 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
     })
 }
 
-/// The pruning that keeps the newest `keep` of `versions` (oldest first; each `(id, base,
-/// data)`, the one about to be stored last): the oldest are folded into the first survivor,
-/// which becomes a full version if it was a delta (its base and the deltas up to it, merged).
-fn fold_plan(versions: &[(i64, bool, &[u8])], keep: usize) -> Result<Option<Fold>, StoreError> {
-    let remove = versions.len().saturating_sub(keep.max(1));
-    if remove == 0 {
-        return Ok(None);
-    }
-    let (survivor, base, _) = versions[remove];
-    let data = if base {
-        None
-    } else {
-        let from = versions[..=remove].iter().rposition(|v| v.1).unwrap_or(0);
-        let parts: Vec<&[u8]> = versions[from..=remove].iter().map(|v| v.2).collect();
-        Some(weft_crdt::snapshot::compact(&parts).map_err(|e| {
-            StoreError::Database(format!("cannot fold versions into {survivor}: {e}"))
-        })?)
-    };
-    Ok(Some(Fold {
-        oldest: versions[0].0,
-        survivor,
-        data,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,23 +564,5 @@ mod tests {
             .expect("load")
             .parts
             .is_empty());
-    }
-
-    /// Folding keeps what the first kept version reads as, and runs before the write.
-    #[test]
-    fn a_fold_merges_the_base_and_deltas_into_the_first_kept_version() {
-        let (doc, log) = edits(3);
-        let full = |upto: usize| weft_crdt::snapshot::compact(&log[..upto]).expect("compact");
-        let (v1, v2, v3) = (full(1), log[1].to_vec(), log[2].to_vec());
-        let versions = [(1, true, &v1[..]), (2, false, &v2[..]), (3, false, &v3[..])];
-        assert!(fold_plan(&versions, 3).expect("plan").is_none());
-        let fold = fold_plan(&versions, 1).expect("plan").expect("a fold");
-        assert_eq!((fold.oldest, fold.survivor), (1, 3));
-        let merged = weft_crdt::snapshot::rebuild(&[fold.data.expect("merged")]).expect("reads");
-        let text = |d: &Doc| d.get_or_insert_text("t").get_string(&d.transact());
-        assert_eq!(text(&merged), text(&doc));
-        let base_kept = [(1, true, &v1[..]), (2, true, &v2[..])];
-        let fold = fold_plan(&base_kept, 1).expect("plan").expect("a fold");
-        assert!(fold.data.is_none(), "a full version was merged again");
     }
 }

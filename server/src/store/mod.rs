@@ -9,6 +9,7 @@
 pub mod embedded;
 #[cfg(test)]
 pub mod fake;
+mod fold;
 pub mod postgres;
 
 use async_trait::async_trait;

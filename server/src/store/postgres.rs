@@ -435,6 +435,20 @@ impl Store for PostgresStore {
         keep: usize,
     ) -> Result<VersionMeta, StoreError> {
         let mut client = self.client().await?;
+        // Planned first, without a transaction: the merge never runs while the document row
+        // is locked (the appender's commits of every document would wait behind it).
+        let stored: Vec<(i64, bool, Vec<u8>)> = client
+            .query(
+                "SELECT v.id, v.base, v.data FROM versions v JOIN documents d ON d.id = v.doc_id
+                 WHERE d.name = $1 ORDER BY v.id",
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let fold = super::fold::plan(stored, version.base, &version.data, after, keep).await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         // The document row's lock orders version writers of one document.
         let doc_id: i64 = txn
@@ -474,49 +488,28 @@ impl Store for PostgresStore {
             .await
             .map_err(pg_err)?
             .get(0);
-        loop {
-            let count: i64 = txn
-                .query_one(
-                    "SELECT COUNT(*) FROM versions WHERE doc_id = $1",
-                    &[&doc_id],
-                )
+        if let Some(fold) = fold {
+            let oldest: Option<i64> = txn
+                .query_one("SELECT MIN(id) FROM versions WHERE doc_id = $1", &[&doc_id])
                 .await
                 .map_err(pg_err)?
                 .get(0);
-            if count as usize <= keep.max(1) {
-                break;
-            }
-            let rows = txn
-                .query(
-                    "SELECT id, base, data FROM versions WHERE doc_id = $1 ORDER BY id LIMIT 2",
-                    &[&doc_id],
-                )
-                .await
-                .map_err(pg_err)?;
-            let [oldest, next] = &rows[..] else { break };
-            let oldest_id: i64 = oldest.get(0);
-            if !next.get::<_, bool>(1) {
-                let parts: [Vec<u8>; 2] = [oldest.get(2), next.get(2)];
-                let merged =
-                    tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
-                        .await
-                        .map_err(|e| StoreError::Database(e.to_string()))?
-                        .map_err(|e| {
-                            StoreError::Database(format!("cannot fold version {oldest_id}: {e}"))
-                        })?;
+            if oldest == Some(fold.oldest) {
+                if let Some(data) = &fold.data {
+                    txn.execute(
+                        "UPDATE versions SET base = true, data = $3 WHERE doc_id = $1 AND id = $2",
+                        &[&doc_id, &fold.survivor, data],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                }
                 txn.execute(
-                    "UPDATE versions SET base = true, data = $3 WHERE doc_id = $1 AND id = $2",
-                    &[&doc_id, &next.get::<_, i64>(0), &merged],
+                    "DELETE FROM versions WHERE doc_id = $1 AND id < $2",
+                    &[&doc_id, &fold.survivor],
                 )
                 .await
                 .map_err(pg_err)?;
             }
-            txn.execute(
-                "DELETE FROM versions WHERE doc_id = $1 AND id = $2",
-                &[&doc_id, &oldest_id],
-            )
-            .await
-            .map_err(pg_err)?;
         }
         txn.commit().await.map_err(pg_err)?;
         Ok(VersionMeta {

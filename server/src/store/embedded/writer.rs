@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use weft_crdt::DocName;
 
 use super::{db_err, now_ms};
+use crate::store::fold::Fold;
 use crate::store::{Compacted, LogStats, NewVersion, StoreError, VersionMeta};
 
 /// Largest number of requests folded into one commit: bounds one transaction's latency.
@@ -46,16 +47,6 @@ pub(super) enum WriteOp {
         fold: Option<Fold>,
         reply: oneshot::Sender<Result<VersionMeta, StoreError>>,
     },
-}
-
-/// Pruning of old versions, computed before the write (off this thread): every version below
-/// `survivor` goes, and `survivor` becomes a full version holding `data` when it was a delta.
-/// Applied only if the oldest stored version is still `oldest` (else the next version prunes).
-#[derive(Debug)]
-pub(super) struct Fold {
-    pub oldest: i64,
-    pub survivor: i64,
-    pub data: Option<Vec<u8>>,
 }
 
 /// What one write did, for its requester.
