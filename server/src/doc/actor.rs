@@ -1,5 +1,5 @@
 //! The document actor: one task that owns a document and performs its effects. It is a thin
-//! async shell around a [`core::Core`] that makes every decision without I/O.
+//! async shell around a `core::Core` that makes every decision without I/O.
 //!
 //! Each turn of the loop takes every command queued at that moment (a *batch*), lets the core
 //! handle them, then runs `Actor::flush`:
@@ -11,16 +11,16 @@
 //! is durable. If the commit fails, frames stay held and the commit is retried with backoff;
 //! beyond `max_unsaved` bytes, new writes are refused (the writer is closed with 1013).
 //!
-//! What the actor may answer from memory depends on its [`phase::Phase`] (the table is in
+//! What the actor may answer from memory depends on its `phase::Phase` (the table is in
 //! `phase`): in particular, after a refused write the document is *tainted* and nothing is
 //! answered from it until it is rebuilt from the store.
 //!
 //! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
 //! (`Close::SlowConsumer`) and resyncs on reconnect.
 //!
-//! The shell holds what it uses ([`Links`]: the store, settings, event senders) and the
+//! The shell holds what it uses (`Links`: the store, settings, event senders) and the
 //! sessions' senders, not the registry that created it. It performs the core's store calls
-//! ([`core::Io`]) and effects ([`core::Effect`]) in plain sight, top to bottom.
+//! (`core::Io`) and effects (`core::Effect`) in plain sight, top to bottom.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
