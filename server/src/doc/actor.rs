@@ -21,6 +21,9 @@
 //! The shell holds what it uses (`Links`: the store, settings, event senders) and the
 //! sessions' senders, not the registry that created it. It performs the core's store calls
 //! (`core::Io`) and effects (`core::Effect`) in plain sight, top to bottom.
+//!
+//! Beside this loop: `effects` (performing the core's effects) and `lifecycle` (delete,
+//! retire, shutdown, a failed load).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,22 +34,25 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error, info, info_span, warn, Instrument};
+use tracing::{error, info_span, warn, Instrument};
 use weft_crdt::{DocName, SessionId};
 
-use super::fanout::{self, Peer};
-use super::handle::{Close, Command, JoinError, Refused};
+use super::fanout::Peer;
+use super::handle::Command;
 use super::registry::ActorSettings;
 use crate::cluster::Cluster;
 use crate::store::{Store, StoreError};
 use crate::webhooks::Webhooks;
 
 mod core;
+mod effects;
+mod lifecycle;
 pub(crate) mod phase;
 #[cfg(test)]
 mod tests;
 
-use self::core::{CatchUp, Core, Effect, Io, Loaded, Rebuilt};
+use self::core::{CatchUp, Core, Io, Loaded, Rebuilt};
+use self::lifecycle::refuse_unloaded;
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
@@ -280,98 +286,6 @@ impl Actor {
         self.perform();
     }
 
-    /// Performs the core's effects, in order (sending may produce more: closing a full
-    /// session removes its presence).
-    fn perform(&mut self) {
-        loop {
-            let effects = self.core.take_effects();
-            if effects.is_empty() {
-                break;
-            }
-            for effect in effects {
-                match effect {
-                    Effect::Send(held) => {
-                        let undelivered = fanout::send(held, &self.peers);
-                        if !undelivered.is_empty() {
-                            for id in &undelivered.gone {
-                                self.peers.remove(id);
-                            }
-                            self.core.at(Instant::now()).undelivered(undelivered);
-                        }
-                    }
-                    Effect::Close(id, why) => {
-                        if let Some(mut peer) = self.peers.remove(&id) {
-                            if let Some(close) = peer.close.take() {
-                                let _ = close.send(why);
-                            }
-                        }
-                    }
-                    Effect::Relay(from, frames) => {
-                        if let Some(cluster) = &self.links.cluster {
-                            for frame in &frames {
-                                cluster.publish_awareness(&self.name, from, frame);
-                            }
-                        }
-                    }
-                    Effect::Changed => {
-                        if let Some(webhooks) = &self.links.webhooks {
-                            webhooks.changed(&self.name);
-                        }
-                    }
-                    Effect::Compact {
-                        live,
-                        upto,
-                        running,
-                    } => self.compact(live, upto, running),
-                    Effect::Version(job) => {
-                        self.links.tasks.spawn(job.run(self.links.store.clone()));
-                    }
-                }
-            }
-        }
-        let failing = self.core.phase().is_failing();
-        if failing != self.counted_failing {
-            self.counted_failing = failing;
-            if failing {
-                self.links.failing.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.links.failing.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Compaction in the background (tracked: shutdown waits for it); `running` is cleared
-    /// when it ends.
-    fn compact(
-        &self,
-        live: Option<Vec<u8>>,
-        upto: u64,
-        running: Arc<std::sync::atomic::AtomicBool>,
-    ) {
-        let store = self.links.store.clone();
-        let name = self.name.clone();
-        self.links.tasks.spawn(
-            async move {
-                let result = match live {
-                    Some(snapshot) => store.replace_log(&name, snapshot, upto).await,
-                    None => store.compact(&name).await,
-                };
-                crate::metrics::compaction(result.is_ok());
-                match result {
-                    Ok(c) => info!(
-                        merged_entries = c.merged_entries,
-                        merged_bytes = c.merged_bytes,
-                        snapshot_bytes = c.snapshot_bytes,
-                        "log compacted"
-                    ),
-                    Err(e) => warn!(error = %e, "compaction failed; will retry after more updates"),
-                }
-                running.store(false, Ordering::Release);
-            }
-            .instrument(info_span!("compact", doc = %self.name)),
-        );
-    }
-
     /// Cluster mode: reads what other nodes committed after our position (or the whole
     /// document, if that was compacted away) and hands it to the core.
     async fn catch_up(&mut self) {
@@ -392,104 +306,6 @@ impl Actor {
         };
         self.core.at(Instant::now()).caught_up(read);
         self.perform();
-    }
-
-    /// `Phase::Deleting`: every session is closed with 4404, the store forgets the document,
-    /// then the queue is closed (in that order: a joiner that arrives meanwhile retries and
-    /// finds it gone).
-    async fn delete(&mut self) {
-        let Some(reply) = self.core.at(Instant::now()).begin_delete() else {
-            return;
-        };
-        self.perform();
-        let result = self.links.store.delete(&self.name).await;
-        match &result {
-            Ok(_) => info!("document deleted"),
-            Err(e) => warn!(error = %e, "document delete failed"),
-        }
-        let _ = reply.send(result);
-        self.close_queue().await;
-    }
-
-    /// Closes the queue and refuses late joiners (they retry and reach a fresh actor).
-    async fn close_queue(&mut self) {
-        self.rx.close();
-        while let Some(cmd) = self.rx.recv().await {
-            if let Command::Join { reply, .. } = cmd {
-                let _ = reply.send(Err(JoinError::Retired));
-            }
-        }
-    }
-
-    /// Idle with no sessions: flush, leave the registry, refuse late joiners (they retry).
-    async fn retire(&mut self) -> bool {
-        self.flush().await;
-        if !self.core.at(Instant::now()).retire() {
-            return false;
-        }
-        self.close_queue().await;
-        debug!("document unloaded");
-        true
-    }
-
-    /// Server shutdown: handle what is queued, commit it (retrying until the registry's
-    /// deadline ends us), then close every session with 1001.
-    async fn shut_down(&mut self) {
-        self.rx.close();
-        while let Ok(cmd) = self.rx.try_recv() {
-            match cmd {
-                Command::Join { reply, .. } => {
-                    let _ = reply.send(Err(JoinError::Retired));
-                }
-                other => self.take(other),
-            }
-        }
-        loop {
-            self.flush().await;
-            if !self.core.has_unsaved() {
-                break;
-            }
-            let wait = self.core.phase().retry_at().map_or(phase::RETRY_MIN, |t| {
-                t.saturating_duration_since(Instant::now())
-            });
-            tokio::time::sleep(wait).await;
-        }
-        self.core.at(Instant::now()).shut_down();
-        self.perform();
-        // Sessions the core no longer knows (none should be left) go too.
-        for (_, mut peer) in self.peers.drain() {
-            if let Some(close) = peer.close.take() {
-                let _ = close.send(Close::GoingAway);
-            }
-        }
-    }
-}
-
-/// A command for an actor whose document could not be loaded: answered with a retryable
-/// refusal (joins: `LoadFailed`, API calls: 503), never from a blank document.
-fn refuse_unloaded(cmd: Command, reason: &str) {
-    let unavailable =
-        || StoreError::Unavailable(format!("the document could not be loaded: {reason}"));
-    match cmd {
-        Command::Join { reply, .. } => {
-            let _ = reply.send(Err(JoinError::LoadFailed(reason.to_string())));
-        }
-        Command::Read { reply, .. } => {
-            let _ = reply.send(Err(Refused::Unavailable));
-        }
-        Command::Apply { reply, .. } | Command::Restore { reply, .. } => {
-            let _ = reply.send(Err(Refused::Unavailable));
-        }
-        Command::SaveVersion { reply, .. } => {
-            let _ = reply.send(Err(unavailable()));
-        }
-        Command::Delete { reply } => {
-            let _ = reply.send(Err(unavailable()));
-        }
-        Command::Messages { .. }
-        | Command::Leave { .. }
-        | Command::Remote(_)
-        | Command::Barrier { .. } => {}
     }
 }
 
