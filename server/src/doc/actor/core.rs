@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::debug;
-use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
+use weft_crdt::{DocName, Document, Effects, Inbound, Presence, SessionId};
 
 use super::phase::{Parked, Phase, Waiting};
 use crate::doc::fanout::Held;
@@ -233,6 +233,24 @@ impl Core {
             // None of these reads the document's content.
             cmd @ (Command::Leave { .. } | Command::Remote(_) | Command::Delete { .. }) => {
                 self.handle(cmd)
+            }
+            // Presence is not the document: it stays live; the rest of the batch waits.
+            Command::Messages { from, messages } => {
+                let (presence, rest): (Vec<_>, Vec<_>) = messages.into_iter().partition(|m| {
+                    matches!(
+                        m,
+                        Inbound::Awareness(_) | Inbound::QueryAwareness | Inbound::Auth
+                    )
+                });
+                if !presence.is_empty() {
+                    self.messages(from, presence);
+                }
+                if !rest.is_empty() {
+                    self.park(Waiting::Cmd(Command::Messages {
+                        from,
+                        messages: rest,
+                    }));
+                }
             }
             other => self.park(Waiting::Cmd(other)),
         }

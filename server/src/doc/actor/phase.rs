@@ -16,6 +16,8 @@
 //! | `Live` | yes, sent after the batch's commit | yes, after the commit | applied, committed, then sent | yes |
 //! | `Failing` | computed, held until the held updates commit | held until the commit | held up to `max_unsaved`, then refused (1013) | no (started only after a commit) |
 //! | `Tainted` | **none**: each waits for the rebuild, at most [`TAINTED_PATIENCE`], then 1013 | **none**: waits, then 503 + `Retry-After` | wait for the rebuild like the rest | **none** (compaction reads the store) |
+//!
+//! Presence (awareness) is not the document: it is relayed in every phase that has sessions.
 //! | `Deleting` | none: sessions closed 4404 | none | none | none |
 //! | `Retiring` | none: joiners retry with a fresh actor | none | none | none |
 //! | `ShuttingDown` | what was queued is handled as its phase allows, then 1001 | none | committed, then 1001 | none |

@@ -461,3 +461,40 @@ fn a_commit_refused_for_good_is_dropped_and_taints() {
         vec![(1, Close::Recovering), (2, Close::Recovering)]
     );
 }
+
+#[test]
+fn presence_stays_live_while_tainted() {
+    let mut p = Play::new();
+    p.at(0).joined(SessionId(1));
+    p.at(0).joined(SessionId(2));
+    p.flush(0, true, true);
+    let b = yrs::Doc::new();
+    p.at(0).joined(SessionId(3));
+    p.at(0).accept(from(3, update(&b, &"B".repeat(2 * LIMIT))));
+    assert!(p.core.phase().is_tainted());
+    p.core.take_effects();
+    // A cursor move and an edit in one frame: the cursor is relayed, the edit waits.
+    let a = yrs::Doc::new();
+    let Command::Messages { mut messages, .. } = update(&a, "later") else {
+        unreachable!("update() builds Messages")
+    };
+    let awareness =
+        weft_crdt::codec::decode_frame(&[1, 11, 1, 1, 1, 7, 123, 34, 120, 34, 58, 49, 125])
+            .expect("an awareness frame");
+    messages.extend(awareness);
+    p.at(1).accept(Command::Messages {
+        from: SessionId(1),
+        messages,
+    });
+    let fx = p.flush(1, false, false);
+    let relayed = fx.iter().any(|e| {
+        matches!(e, Effect::Send(held) if held.iter().any(|h| matches!(h, Held::Fx(Some(SessionId(1)), fx) if !fx.broadcast.is_empty())))
+    });
+    assert!(relayed, "presence was not relayed while tainted");
+    assert_eq!(
+        text_seen_by(&fx, 2),
+        "",
+        "an edit was applied to a tainted document"
+    );
+    assert!(p.core.patience_ends().is_some(), "the edit does not wait");
+}
