@@ -638,3 +638,30 @@ async fn a_commit_refused_for_good_is_dropped_not_retried() {
     c.receive(QUIET).await;
     assert_eq!(c.text(), "kept");
 }
+
+/// Versions are not taken from a tainted document: a request waits for the rebuild, then (the
+/// store still failing) gets a retryable error; nothing was stored.
+#[tokio::test]
+async fn no_version_is_taken_from_a_tainted_document() {
+    let h = Harness::new();
+    let a = h.join().await;
+    let mut watcher = h.join().await;
+    a.write("kept").await;
+    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
+    h.store.set(Mode::LoadFails);
+    let mut b = h.join().await;
+    b.write(&big()).await;
+    assert_eq!(
+        b.closed_within(Duration::from_secs(2)).await,
+        Some(Close::DocumentTooLarge)
+    );
+    let saved = h
+        .handle()
+        .save_version(crate::store::VersionKind::Manual, Some("now".into()))
+        .await
+        .expect("answered");
+    assert!(
+        matches!(&saved, Err(e) if e.is_retryable()),
+        "a version of a tainted document: {saved:?}"
+    );
+}
