@@ -40,12 +40,16 @@ use weft_crdt::{DocName, SessionId};
 
 use crate::doc::Registry;
 
+mod deliver;
+
 /// PostgreSQL's limit on a notification payload is 8000 bytes.
 const MAX_PAYLOAD: usize = 7900;
 /// Session ids of remote sessions have this bit set (local ones count up from 1).
 const REMOTE: u64 = 1 << 63;
 /// Awareness frames queued for other nodes before new ones are dropped.
 const AWARENESS_QUEUE: usize = 1024;
+/// How often what full document queues could not take is offered again.
+const REDELIVER_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
@@ -53,7 +57,7 @@ pub struct ClusterArgs {
     #[arg(long, env = "WEFT_CLUSTER", default_value_t = true, action = clap::ArgAction::Set)]
     pub cluster: bool,
 
-    /// This node's id in the cluster (default: host name, process id and a random suffix).
+    /// This node's id in the cluster (default: a UUID v4).
     #[arg(long, env = "WEFT_NODE_ID")]
     pub node_id: Option<String>,
 
@@ -66,22 +70,11 @@ pub struct ClusterArgs {
     pub node_expiry: Duration,
 }
 
-/// The id a node uses when none is configured.
+/// The id a node uses when none is configured: a UUID v4 (122 random bits). Two nodes with
+/// the same id would each discard the other's notifications as their own and the cluster would
+/// silently diverge, so it must never collide (16 random bits after host and pid did).
 pub fn default_node_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "weft".into());
-    let host: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    format!(
-        "{host}-{}-{:04x}",
-        std::process::id(),
-        rand::random::<u16>()
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// This node's side of the cluster (cheap to clone).
@@ -113,6 +106,8 @@ struct Inner {
     /// a full queue drops frames rather than piling up while PostgreSQL is slow).
     awareness_tx: mpsc::Sender<String>,
     awareness_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    /// What documents' full queues could not take yet (see `deliver`).
+    owed: deliver::Owed,
 }
 
 /// What a notification asks of a document's actor.
@@ -167,6 +162,7 @@ impl Cluster {
                 stop: CancellationToken::new(),
                 awareness_tx,
                 awareness_rx: Mutex::new(Some(awareness_rx)),
+                owed: deliver::Owed::default(),
             }),
         })
     }
@@ -197,6 +193,22 @@ impl Cluster {
         tokio::spawn(self.clone().listen());
         tokio::spawn(self.clone().beat());
         tokio::spawn(self.clone().publish());
+        tokio::spawn(self.clone().redeliver());
+    }
+
+    /// Offers again, on a short tick, what full document queues could not take.
+    async fn redeliver(self) {
+        let mut tick = tokio::time::interval(REDELIVER_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Some(registry) = self.inner.registry.get() {
+                self.inner.owed.redeliver(registry);
+            }
+        }
     }
 
     /// Leaves the cluster: the others drop this node's presence at once.
@@ -277,7 +289,7 @@ impl Cluster {
                         backoff = Duration::from_millis(100);
                         self.set_listening(true);
                         info!(node = %self.inner.node, "listening for other nodes' commits");
-                        self.every_loaded_document(|| Remote::CatchUp).await;
+                        self.every_loaded_document(|| Remote::CatchUp);
                         loop {
                             tokio::select! {
                                 _ = self.inner.stop.cancelled() => return,
@@ -330,7 +342,7 @@ impl Cluster {
                 ) else {
                     return warn!(payload, "malformed cluster notification");
                 };
-                self.to_document(&doc, Remote::Committed(position)).await;
+                self.to_document(&doc, Remote::Committed(position));
             }
             "weft_awareness" => {
                 crate::metrics::cluster_notification("awareness", "received");
@@ -351,40 +363,37 @@ impl Cluster {
                         session,
                         frame,
                     },
-                )
-                .await;
+                );
             }
             "weft_nodes" => {
                 info!(node, "a node left the cluster");
                 let node = node.to_string();
                 self.forget(&node);
-                self.every_loaded_document(|| Remote::NodeGone(node.clone()))
-                    .await;
+                self.every_loaded_document(|| Remote::NodeGone(node.clone()));
             }
             _ => {}
         }
     }
 
     /// Hands `what` to the document's actor if it is loaded here (else there is nobody to tell:
-    /// a later load reads the store).
-    /// Hands `what` to the document's actor if it is loaded here (else there is nobody to tell:
-    /// a later load reads the store). Waits while the actor's queue is full: the backlog stays
-    /// in PostgreSQL's notification queue, not in tasks of ours.
-    async fn to_document(&self, doc: &DocName, what: Remote) {
+    /// a later load reads the store). Never waits on the actor: what its full queue cannot
+    /// take is owed and offered again (see `deliver`), so one busy document never stalls the
+    /// notifications of the others.
+    fn to_document(&self, doc: &DocName, what: Remote) {
         let Some(registry) = self.inner.registry.get() else {
             return;
         };
         if let Some(handle) = registry.loaded_handle(doc) {
-            handle.remote(what).await;
+            self.inner.owed.offer(doc, &handle, what);
         }
     }
 
-    async fn every_loaded_document(&self, what: impl Fn() -> Remote) {
+    fn every_loaded_document(&self, what: impl Fn() -> Remote) {
         let Some(registry) = self.inner.registry.get() else {
             return;
         };
-        for handle in registry.loaded_handles() {
-            handle.remote(what()).await;
+        for (doc, handle) in registry.loaded_documents() {
+            self.inner.owed.offer(&doc, &handle, what());
         }
     }
 
@@ -421,8 +430,7 @@ impl Cluster {
             };
             for node in gone {
                 info!(node = %node, "a node stopped renewing its heartbeat; dropping its presence");
-                self.every_loaded_document(|| Remote::NodeGone(node.clone()))
-                    .await;
+                self.every_loaded_document(|| Remote::NodeGone(node.clone()));
             }
         }
     }

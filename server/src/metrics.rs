@@ -99,6 +99,10 @@ fn describe() {
         "weft_caught_panics_total",
         "Panics caught around yrs (the document was rebuilt)."
     );
+    describe_counter!(
+        "weft_documents_tainted_total",
+        "Times a document held a refused write in memory and stopped serving it until rebuilt."
+    );
     describe_counter!("weft_versions_saved_total", "Versions stored.");
     describe_counter!(
         "weft_version_bytes_total",
@@ -179,6 +183,11 @@ pub fn compaction(ok: bool) {
 
 pub fn caught_panic() {
     counter!("weft_caught_panics_total").increment(1);
+}
+
+/// A document entered the tainted phase (it is rebuilt from the store before serving again).
+pub fn document_tainted() {
+    counter!("weft_documents_tainted_total").increment(1);
 }
 
 pub fn version_saved(bytes: u64) {

@@ -26,6 +26,8 @@
 //! exact body under that secret. A delivery is retried with exponential backoff on a network
 //! error or a non-2xx answer. Document actors only drop a note in a bounded queue: a slow or
 //! dead receiver costs them nothing (when the queue is full, notes are dropped and counted).
+//! Deliveries wait in one bounded queue of their own, served by a fixed set of workers, each
+//! document's in order; when it is full the oldest waiting delivery is dropped (see `http`).
 //!
 //! Hooks get `changed` with the whole content (whatever `--webhook-content` says) and none of
 //! the API events; they are awaited one at a time, in order, by the dispatcher itself.
@@ -100,6 +102,8 @@ enum Note {
 #[derive(Clone, Debug)]
 pub struct Webhooks {
     tx: mpsc::Sender<Note>,
+    /// The HTTP deliveries' queue, when a URL is set (`flush` waits for it to drain).
+    deliveries: Option<Arc<http::Deliveries>>,
     /// A webhook URL is set: the API's events have a receiver.
     http: bool,
     /// Hooks are set: `loaded` and `unloaded` have a receiver.
@@ -123,6 +127,7 @@ impl Webhooks {
         let (tx, rx) = mpsc::channel(QUEUE);
         let webhooks = Webhooks {
             tx,
+            deliveries: http.as_ref().map(HttpSink::queue),
             http: http.is_some(),
             hooks: hooks.is_some(),
         };
@@ -165,11 +170,15 @@ impl Webhooks {
     }
 
     /// Reports every change still waiting for its debounce, and returns once the dispatcher
-    /// has handled everything sent before (hooks called; HTTP deliveries started).
+    /// has handled everything sent before (hooks called) and every HTTP delivery is made or
+    /// given up (the shutdown bounds this wait by its deadline).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Note::Flush(done)).await.is_ok() {
             let _ = wait.await;
+        }
+        if let Some(deliveries) = &self.deliveries {
+            deliveries.drained().await;
         }
     }
 
@@ -217,7 +226,7 @@ impl Dispatcher {
                         if let Some(http) = &self.http {
                             let mut body = envelope(event, &doc);
                             merge(&mut body, extra);
-                            http.deliver(event, body);
+                            http.deliver(event, &doc, body);
                         }
                     }
                     Some(Note::Flush(done)) => {
@@ -267,7 +276,7 @@ impl Dispatcher {
             if http.content {
                 merge(&mut body, json!({ "content": &content }));
             }
-            http.deliver("document.changed", body);
+            http.deliver("document.changed", doc, body);
         }
         self.hook("changed", doc, |h, doc| h.changed(doc, &content).boxed())
             .await;

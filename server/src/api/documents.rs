@@ -102,11 +102,18 @@ pub(crate) fn refused(r: Refused) -> HttpResponse {
             "document-too-large",
             &r.to_string(),
         ),
-        Refused::StoreBehind | Refused::Recovering => problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            &r.to_string(),
-        ),
+        Refused::StoreBehind | Refused::Recovering | Refused::Unavailable => {
+            let mut response = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &r.to_string(),
+            );
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(crate::doc::RETRY_AFTER_SECS),
+            );
+            response
+        }
     }
 }
 
@@ -390,7 +397,9 @@ pub async fn content(
         async {
             let name = target(&req, &gate, Access::Read).await?;
             existing(&registry, &gate, &name).await?;
-            let state = ask(&registry, &name, |doc| async move { doc.read(None).await }).await?;
+            let state = ask(&registry, &name, |doc| async move { doc.read(None).await })
+                .await?
+                .map_err(refused)?;
             render(doc_from(state).await?, &query).await
         }
         .await,
@@ -434,7 +443,8 @@ pub async fn get_update(
                 let sv = sv.clone();
                 async move { doc.read(sv).await }
             })
-            .await?;
+            .await?
+            .map_err(refused)?;
             Ok(HttpResponse::Ok()
                 .content_type("application/octet-stream")
                 .body(update))

@@ -240,11 +240,16 @@ pub(crate) fn not_found(name: &DocName) -> HttpResponse {
 
 pub(crate) fn store_error(e: StoreError) -> HttpResponse {
     tracing::warn!(error = %e, "document API: store error");
-    problem(
+    let mut response = problem(
         StatusCode::SERVICE_UNAVAILABLE,
         "store-error",
         "the store failed; retry later",
-    )
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(crate::doc::RETRY_AFTER_SECS),
+    );
+    response
 }
 
 pub(crate) fn unavailable() -> HttpResponse {

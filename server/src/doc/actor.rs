@@ -1,7 +1,8 @@
-//! The document actor: one task that owns a [`Document`] and performs its effects.
+//! The document actor: one task that owns a document and performs its effects. It is a thin
+//! async shell around a `core::Core` that makes every decision without I/O.
 //!
-//! Each turn of the loop takes every command queued at that moment (a *batch*), lets the
-//! document handle them, then runs `Actor::flush`:
+//! Each turn of the loop takes every command queued at that moment (a *batch*), lets the core
+//! handle them, then runs `Actor::flush`:
 //!
 //! 1. **commit** every update integrated in the batch in one store append (group commit);
 //! 2. only then **send** the batch's replies and broadcasts, in order.
@@ -10,143 +11,112 @@
 //! is durable. If the commit fails, frames stay held and the commit is retried with backoff;
 //! beyond `max_unsaved` bytes, new writes are refused (the writer is closed with 1013).
 //!
+//! What the actor may answer from memory depends on its `phase::Phase` (the table is in
+//! `phase`): in particular, after a refused write the document is *tainted* and nothing is
+//! answered from it until it is rebuilt from the store.
+//!
 //! Overflow policy: sending never waits. A session whose queue is full is closed with 1013
 //! (`Close::SlowConsumer`) and resyncs on reconnect.
 //!
-//! The commit path itself (commit, send, rebuild, compact) is in `commit`. Beside the sessions:
-//! `requests` (the document API's writes and deletes) and `cluster` (catching up with other
-//! nodes' commits, relaying presence).
+//! The shell holds what it uses (`Links`: the store, settings, event senders) and the
+//! sessions' senders, not the registry that created it. It performs the core's store calls
+//! (`core::Io`) and effects (`core::Effect`) in plain sight, top to bottom.
+//!
+//! Beside this loop: `effects` (performing the core's effects) and `lifecycle` (delete,
+//! retire, shutdown, a failed load).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
-use tracing::{debug, error, info_span, warn, Instrument};
-use weft_crdt::document::ApplyError;
-use weft_crdt::{DocName, Document, Effects, Presence, SessionId};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info_span, warn, Instrument};
+use weft_crdt::{DocName, SessionId};
 
-use super::fanout::{self, Held, Peer};
-use super::handle::{Close, Command, JoinError, Member, Refused};
-use super::registry::Registry;
-use super::versions::Versions;
-use crate::store::{LogStats, StoreError};
+use super::fanout::Peer;
+use super::handle::Command;
+use super::registry::ActorSettings;
+use crate::cluster::Cluster;
+use crate::store::{Store, StoreError};
+use crate::webhooks::Webhooks;
 
-mod cluster;
-mod commit;
-mod requests;
+mod core;
+mod effects;
+mod lifecycle;
+pub(crate) mod phase;
+#[cfg(test)]
+mod tests;
+
+use self::core::{CatchUp, Core, Io, Loaded, Rebuilt};
+use self::lifecycle::refuse_unloaded;
 
 /// Most commands handled before a flush: bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
 /// How often stale awareness states are looked for (the JS library checks every 3 s).
 const SWEEP_EVERY: Duration = Duration::from_secs(3);
-const RETRY_MIN: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// What an actor uses from the world, handed over by the registry when it is spawned (the
+/// actor holds no reference back to the registry).
+#[derive(Clone)]
+pub(crate) struct Links {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<ActorSettings>,
+    /// Document events (loaded, changed, unloaded), when configured.
+    pub webhooks: Option<Webhooks>,
+    /// The cluster this node belongs to, if any.
+    pub cluster: Option<Cluster>,
+    /// Documents whose store is failing (for `/readyz`): +1 while this one is.
+    pub failing: Arc<AtomicUsize>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Background work the shutdown waits for (compactions, versions).
+    pub tasks: TaskTracker,
+}
 
 pub(crate) struct Actor {
     name: DocName,
-    id: u64,
     rx: mpsc::Receiver<Command>,
-    registry: Registry,
-    doc: Document,
+    links: Links,
+    /// Every decision about the document.
+    core: Core,
+    /// The sessions' senders, by session.
     peers: HashMap<SessionId, Peer>,
-    /// Sessions closed for what they sent: messages still queued from them are dropped.
-    /// Forgotten at their `Leave`.
-    refused: HashSet<SessionId>,
-    /// Effects of handled messages, waiting for their updates to be committed.
-    held: Vec<Held>,
-    /// The sync step 2 a client with an empty state vector gets (a fresh joiner): encoded once
-    /// and shared by every joiner until the document changes, so a join storm on a large
-    /// document costs one encode and one buffer, not one per joiner.
-    fresh_step2: Option<Bytes>,
-    /// Integrated updates not yet committed.
-    unsaved: Vec<Bytes>,
-    unsaved_bytes: usize,
-    failures: u32,
-    retry_at: Option<Instant>,
-    idle_since: Option<Instant>,
-    needs_rebuild: bool,
-    log: LogStats,
-    /// Stored bytes of the document, approximately: what was loaded plus what was committed
-    /// since (compaction makes it an over-estimate until the next load). For the size limit.
-    approx_size: usize,
-    compacting: Arc<AtomicBool>,
-    started: Instant,
-    /// API answers that wait for the batch's commit, like `held` frames.
-    after_commit: Vec<AfterCommit>,
-    versions: Versions,
-    /// A delete asked for: performed after the current batch.
-    deleting: Option<oneshot::Sender<Result<bool, StoreError>>>,
-    /// Log position of the last entry integrated here (cluster mode; see `cluster`).
-    position: u64,
-    /// Another node committed past `position`: read the log before going on.
-    behind: bool,
-    /// Sessions on other nodes with presence here, by node.
-    remote_sessions: HashMap<String, HashSet<SessionId>>,
+    /// This actor is counted in `links.failing`.
+    counted_failing: bool,
     /// The document was loaded: its end (however it comes) is reported as `unloaded`.
     loaded: bool,
 }
 
-enum AfterCommit {
-    Read {
-        sv: Option<yrs::StateVector>,
-        reply: oneshot::Sender<Vec<u8>>,
-    },
-    Applied {
-        changed: bool,
-        reply: oneshot::Sender<Result<bool, Refused>>,
-    },
-    Barrier(oneshot::Sender<()>),
-}
-
 impl Drop for Actor {
     fn drop(&mut self) {
-        if self.failures > 0 {
-            self.registry.set_failing(false);
+        if self.counted_failing {
+            self.links.failing.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(events) = self.registry.webhooks().filter(|_| self.loaded) {
+        if let Some(events) = self.links.webhooks.as_ref().filter(|_| self.loaded) {
             events.unloaded(&self.name);
         }
     }
 }
 
 impl Actor {
-    pub(crate) fn new(
-        name: DocName,
-        id: u64,
-        rx: mpsc::Receiver<Command>,
-        registry: Registry,
-    ) -> Self {
-        let versions = Versions::new(registry.settings().versions.clone());
+    pub(crate) fn new(name: DocName, rx: mpsc::Receiver<Command>, links: Links) -> Self {
+        let core = Core::new(
+            name.clone(),
+            links.settings.clone(),
+            links.cluster.is_some(),
+            Instant::now(),
+        );
         Actor {
             name,
-            id,
             rx,
-            registry,
-            doc: Document::default(),
+            links,
+            core,
             peers: HashMap::new(),
-            refused: HashSet::new(),
-            held: Vec::new(),
-            fresh_step2: None,
-            unsaved: Vec::new(),
-            unsaved_bytes: 0,
-            failures: 0,
-            retry_at: None,
-            idle_since: Some(Instant::now()),
-            needs_rebuild: false,
-            log: LogStats::default(),
-            approx_size: 0,
-            compacting: Arc::new(AtomicBool::new(false)),
-            started: Instant::now(),
-            after_commit: Vec::new(),
-            versions,
-            deleting: None,
-            position: 0,
-            behind: false,
-            remote_sessions: HashMap::new(),
+            counted_failing: false,
             loaded: false,
         }
     }
@@ -157,23 +127,38 @@ impl Actor {
     }
 
     async fn run_inner(mut self) {
-        if let Err(reason) = self.load().await {
-            error!(%reason, "document load failed; refusing its sessions (nothing was created in its place)");
-            self.registry.remove_if(&self.name, self.id);
-            self.rx.close();
-            while let Some(cmd) = self.rx.recv().await {
-                if let Command::Join { reply, .. } = cmd {
-                    let _ = reply.send(Err(JoinError::LoadFailed(reason.clone())));
+        match self.load().await {
+            Ok(loaded) => {
+                self.core.at(Instant::now()).loaded(loaded);
+                self.loaded = true;
+                if let Some(events) = &self.links.webhooks {
+                    events.loaded(&self.name);
                 }
             }
-            return;
+            Err(e) => {
+                error!(error = %e, "document load failed; refusing its sessions (nothing was created in its place)");
+                self.rx.close();
+                let reason = e.to_string();
+                while let Some(cmd) = self.rx.recv().await {
+                    refuse_unloaded(cmd, &reason);
+                }
+                return;
+            }
         }
-        let shutdown = self.registry.shutdown_token();
+        let shutdown = self.links.shutdown.clone();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle_after = self.registry.settings().doc_idle;
+        let idle_after = self.links.settings.doc_idle;
         loop {
-            let idle_deadline = self.idle_since.map(|t| t + idle_after);
+            if matches!(self.core.phase(), phase::Phase::Retiring) {
+                // The core gave up on the document (it does not read back): its sessions
+                // are closed; later joiners reach a fresh actor that loads it again.
+                self.close_queue().await;
+                return;
+            }
+            let idle_deadline = self.core.idle_since().map(|t| t + idle_after);
+            let retry_at = self.core.phase().retry_at();
+            let patience_ends = self.core.patience_ends();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
@@ -182,37 +167,36 @@ impl Actor {
                 }
                 cmd = self.rx.recv() => {
                     let Some(cmd) = cmd else { return };
-                    self.handle(cmd);
+                    self.take(cmd);
                     for _ in 1..MAX_BATCH {
-                        if self.needs_rebuild || self.deleting.is_some() {
-                            break; // rebuild (or delete) before anything else touches the document
+                        if self.deleting() {
+                            break; // delete before anything else touches the document
                         }
                         match self.rx.try_recv() {
-                            Ok(cmd) => self.handle(cmd),
+                            Ok(cmd) => self.take(cmd),
                             Err(_) => break,
                         }
                     }
                     self.flush().await;
-                    if let Some(reply) = self.deleting.take() {
-                        self.delete(reply).await;
+                    if self.deleting() {
+                        self.delete().await;
                         return;
                     }
                     self.catch_up().await;
                 }
-                _ = wait_for_job(&mut self.versions) => {
-                    self.versions.job_done();
-                    self.versions.start_next(&mut self.doc, self.registry.store(), &self.name);
+                _ = wait_for_job(&mut self.core) => {
+                    self.core.at(Instant::now()).version_done();
+                    self.perform();
                 }
-                _ = sleep_until(self.retry_at.unwrap_or_else(Instant::now)), if self.retry_at.is_some() => {
+                _ = sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    self.flush().await;
+                }
+                _ = sleep_until(patience_ends.unwrap_or_else(Instant::now)), if patience_ends.is_some() => {
+                    self.core.at(Instant::now()).refuse_expired();
                     self.flush().await;
                 }
                 _ = sweep.tick() => {
-                    let mut fx = Effects::default();
-                    self.doc.sweep_presence(self.now_ms(), &mut fx);
-                    if !fx.is_empty() {
-                        self.held.push(Held::Fx(None, fx));
-                    }
-                    self.versions.tick();
+                    self.core.at(Instant::now()).sweep();
                     self.flush().await;
                     self.catch_up().await;
                 }
@@ -225,282 +209,109 @@ impl Actor {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    fn deleting(&self) -> bool {
+        matches!(self.core.phase(), phase::Phase::Deleting(_))
     }
 
-    async fn load(&mut self) -> Result<(), String> {
-        let store = self.registry.store().clone();
-        let stored = store.load(&self.name).await.map_err(|e| e.to_string())?;
-        self.log = stored.log;
-        self.position = stored.log.position;
-        self.approx_size = stored.parts.iter().map(|p| p.len()).sum();
+    /// Reads the document from the store and rebuilds it off the actor's thread.
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        let stored = self.links.store.load(&self.name).await?;
+        let size = stored.parts.iter().map(|p| p.len()).sum();
+        let log = stored.log;
         let parts = stored.parts;
         let doc = tokio::task::spawn_blocking(move || weft_crdt::snapshot::rebuild(&parts))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let settings = self.registry.settings();
-        self.doc = Document::from_doc(doc)
-            .with_presence(Presence::new(
-                settings.max_awareness_per_doc,
-                settings.max_awareness_per_session,
-            ))
-            .with_max_pending_bytes(settings.max_pending_bytes);
-        debug!(log_entries = self.log.entries, "document loaded");
-        self.loaded = true;
-        if let Some(events) = self.registry.webhooks() {
-            events.loaded(&self.name);
-        }
-        Ok(())
+            .map_err(|e| StoreError::Database(format!("rebuild task failed: {e}")))?
+            .map_err(|source| StoreError::Corrupt {
+                doc: self.name.clone(),
+                source,
+            })?;
+        Ok(Loaded { doc, log, size })
     }
 
-    fn handle(&mut self, cmd: Command) {
+    /// One command from the queue. A join is the shell's (it keeps the session's sender);
+    /// everything else is the core's.
+    fn take(&mut self, cmd: Command) {
+        let now = Instant::now();
         match cmd {
-            Command::Join { member, reply } => self.join(member, reply),
-            Command::Messages { from, messages } => {
-                // A session we refused (bad update, quota, size, store full) has nothing more
-                // applied. One that is merely gone (or too slow to read) still has its last
-                // updates applied: a client closing its tab must not lose its final edits.
-                if self.refused.contains(&from) {
-                    return;
-                }
-                // Of a departed session only the updates matter: its presence is already gone
-                // and must not be claimed again in its name.
-                let detached = !self.peers.contains_key(&from);
-                let max_unsaved = self.registry.settings().max_unsaved;
-                for msg in messages {
-                    if detached && !msg.is_write() {
-                        continue;
-                    }
-                    if msg.is_write() && self.unsaved_bytes > max_unsaved {
-                        warn!(
-                            session = from.0,
-                            unsaved = self.unsaved_bytes,
-                            "store behind; refusing writes"
-                        );
-                        self.kick(from, Close::StoreUnavailable);
-                        return;
-                    }
-                    let mut fx = Effects::default();
-                    let now = self.now_ms();
-                    let is_write = msg.is_write();
-                    let is_awareness = matches!(msg, weft_crdt::Inbound::Awareness(_));
-                    let started = std::time::Instant::now();
-                    if let weft_crdt::Inbound::SyncStep1(sv) = &msg {
-                        if sv.is_empty() {
-                            if let Some(frame) = self.fresh_step2() {
-                                self.held.push(Held::Shared(from, frame));
-                                continue;
-                            }
-                        }
-                    }
-                    let handled = self.doc.handle(from, msg, now, &mut fx);
-                    if is_write {
-                        crate::metrics::update_applied(started.elapsed());
-                    }
-                    match handled {
-                        Ok(()) => {}
-                        Err(ApplyError::Poisoned) => {
-                            // Not this client's fault: it reconnects once the document is rebuilt.
-                            self.kick(from, Close::Recovering);
-                            return;
-                        }
-                        Err(e) => {
-                            if matches!(e, ApplyError::Panicked) {
-                                crate::metrics::caught_panic();
-                            }
-                            warn!(session = from.0, error = %e, "invalid update; closing its session");
-                            self.kick(from, Close::InvalidUpdate);
-                            self.needs_rebuild = true;
-                            return;
-                        }
-                    }
-                    if fx.awareness_refused > 0 {
-                        debug!(
-                            session = from.0,
-                            refused = fx.awareness_refused,
-                            "awareness entries refused"
-                        );
-                    }
-                    // Judged on what the update actually added, so an empty sync step 2 from a
-                    // joining client never counts against a full document.
-                    let added: usize = fx.persist.iter().map(Vec::len).sum();
-                    let max_size = self.registry.settings().max_document_size;
-                    if added > 0 && self.approx_size + added > max_size {
-                        warn!(
-                            session = from.0,
-                            size = self.approx_size,
-                            added,
-                            limit = max_size,
-                            "document size limit reached; refusing the write"
-                        );
-                        self.kick(from, Close::DocumentTooLarge);
-                        self.needs_rebuild = true; // drop what was applied in memory
-                        return;
-                    }
-                    let over_quota = fx.awareness_over_quota;
-                    if is_awareness {
-                        self.relay_presence(from, &fx);
-                    }
-                    self.stage(Some(from), fx);
-                    if over_quota {
-                        warn!(
-                            session = from.0,
-                            "closing a session that claims too many awareness ids"
-                        );
-                        self.kick(from, Close::TooManyAwarenessIds);
-                        return;
-                    }
-                }
+            Command::Join { member, reply } => {
+                self.peers.insert(
+                    member.id,
+                    Peer {
+                        outbound: member.outbound,
+                        close: Some(member.close),
+                    },
+                );
+                let _ = reply.send(Ok(()));
+                self.core.at(now).joined(member.id);
             }
-            Command::Leave { from } => {
-                self.refused.remove(&from);
-                if self.peers.remove(&from).is_some() {
-                    self.after_leave(from);
-                }
-            }
-            Command::Read { sv, reply } => self.after_commit.push(AfterCommit::Read { sv, reply }),
-            Command::Apply { update, reply } => {
-                let result = self.write_from_api(|doc, fx| doc.apply_untrusted(update, fx));
-                self.answer_after_commit(result, reply);
-            }
-            Command::Restore { target, reply } => {
-                let result = self.write_from_api(|doc, fx| doc.restore(&target, fx));
-                self.answer_after_commit(result, reply);
-            }
-            Command::SaveVersion { kind, label, reply } => {
-                self.versions.request(kind, label, Some(reply))
-            }
-            Command::Delete { reply } => self.deleting = Some(reply),
-            Command::Remote(what) => self.remote(what),
-            Command::Barrier { reply } => self.after_commit.push(AfterCommit::Barrier(reply)),
+            other => self.core.at(now).accept(other),
         }
     }
 
-    /// The shared sync step 2 for fresh joiners (see `fresh_step2`); `None` if the document
-    /// cannot be encoded now (the usual path then answers, and fails, for itself).
-    fn fresh_step2(&mut self) -> Option<Bytes> {
-        if self.fresh_step2.is_none() {
-            let state = self.doc.encode_state().ok()?;
-            self.fresh_step2 = Some(Bytes::from(weft_crdt::codec::encode_sync_step2(&state)));
-        }
-        self.fresh_step2.clone()
-    }
-
-    /// Queues what a handled message produced: its updates for the next commit, its frames
-    /// to be sent after it.
-    fn stage(&mut self, from: Option<SessionId>, mut fx: Effects) {
-        if !fx.persist.is_empty() {
-            self.fresh_step2 = None;
-        }
-        for update in fx.persist.drain(..) {
-            self.unsaved_bytes += update.len();
-            self.approx_size += update.len();
-            crate::metrics::pending_store_bytes(update.len() as f64);
-            self.unsaved.push(Bytes::from(update));
-        }
-        self.held.push(Held::Fx(from, fx));
-    }
-
-    fn join(&mut self, member: Member, reply: oneshot::Sender<Result<(), JoinError>>) {
-        let greeting = Effects {
-            reply: self.doc.greeting(),
-            ..Effects::default()
-        };
-        self.peers.insert(
-            member.id,
-            Peer {
-                outbound: member.outbound,
-                close: Some(member.close),
-            },
-        );
-        self.idle_since = None;
-        self.held.push(Held::Fx(Some(member.id), greeting));
-        let _ = reply.send(Ok(()));
-    }
-
-    fn after_leave(&mut self, from: SessionId) {
-        let mut fx = Effects::default();
-        self.doc.session_left(from, self.now_ms(), &mut fx);
-        self.relay_presence(from, &fx);
-        if !fx.is_empty() {
-            self.held.push(Held::Fx(None, fx));
-        }
-        if self.peers.is_empty() {
-            self.idle_since = Some(Instant::now());
-            self.versions.last_session_left();
-        }
-    }
-
-    /// Closes a session from our side.
-    fn kick(&mut self, id: SessionId, why: Close) {
-        if why.is_refusal() {
-            self.refused.insert(id);
-        }
-        if let Some(mut peer) = self.peers.remove(&id) {
-            if let Some(close) = peer.close.take() {
-                let _ = close.send(why);
-            }
-            self.after_leave(id);
-        }
-    }
-
-    /// Idle with no sessions: flush, leave the registry, refuse late joiners (they retry).
-    async fn retire(&mut self) -> bool {
-        self.flush().await;
-        if !self.unsaved.is_empty() || !self.peers.is_empty() {
-            self.idle_since = Some(Instant::now());
-            return false;
-        }
-        self.registry.remove_if(&self.name, self.id);
-        self.rx.close();
-        while let Some(cmd) = self.rx.recv().await {
-            if let Command::Join { reply, .. } = cmd {
-                let _ = reply.send(Err(JoinError::Retired));
-            }
-        }
-        debug!("document unloaded");
-        true
-    }
-
-    /// Server shutdown: handle what is queued, commit it (retrying until the registry's
-    /// deadline ends us), then close every session with 1001.
-    async fn shut_down(&mut self) {
-        self.rx.close();
-        while let Ok(cmd) = self.rx.try_recv() {
-            match cmd {
-                Command::Join { reply, .. } => {
-                    let _ = reply.send(Err(JoinError::Retired));
-                }
-                other => self.handle(other),
-            }
-        }
+    /// Commit, then send: performs the store calls the core asks for, in order, then releases
+    /// what was held. See the module docs.
+    async fn flush(&mut self) {
         loop {
-            self.flush().await;
-            if self.unsaved.is_empty() {
+            let Some(io) = self.core.at(Instant::now()).next_io() else {
                 break;
-            }
-            let wait = self
-                .retry_at
-                .map_or(RETRY_MIN, |t| t.saturating_duration_since(Instant::now()));
-            tokio::time::sleep(wait).await;
-        }
-        let ids: Vec<SessionId> = self.peers.keys().copied().collect();
-        for id in ids {
-            if let Some(mut peer) = self.peers.remove(&id) {
-                if let Some(close) = peer.close.take() {
-                    let _ = close.send(Close::GoingAway);
+            };
+            match io {
+                Io::Append(batch) => {
+                    let started = std::time::Instant::now();
+                    let result = self.links.store.append(&self.name, batch.clone()).await;
+                    crate::metrics::commit(started.elapsed(), batch.len(), result.is_ok());
+                    self.core.at(Instant::now()).appended(batch, result);
+                    if self.core.has_unsaved() {
+                        self.perform();
+                        return; // held until the retry
+                    }
+                }
+                Io::Rebuild => {
+                    let loaded = self.load().await;
+                    // On success what waited is handled now; it may have staged updates.
+                    match self.core.at(Instant::now()).rebuilt(loaded) {
+                        Rebuilt::Clean => {}
+                        Rebuilt::Failed => break,
+                        Rebuilt::GaveUp => {
+                            self.perform();
+                            return;
+                        }
+                    }
                 }
             }
+            self.perform();
         }
-        self.registry.remove_if(&self.name, self.id);
+        self.core.at(Instant::now()).deliver();
+        self.perform();
+    }
+
+    /// Cluster mode: reads what other nodes committed after our position (or the whole
+    /// document, if that was compacted away) and hands it to the core.
+    async fn catch_up(&mut self) {
+        let Some(after) = self.core.catch_up_from() else {
+            return;
+        };
+        let store = self.links.store.clone();
+        let read = match store.read_after(&self.name, after).await {
+            Ok(Some(entries)) => CatchUp::Entries(entries),
+            Ok(None) => match store.load(&self.name).await {
+                Ok(stored) => CatchUp::Reloaded {
+                    parts: stored.parts,
+                    position: stored.log.position,
+                },
+                Err(e) => return warn!(error = %e, "cluster reload failed; will retry"),
+            },
+            Err(e) => return warn!(error = %e, "cluster catch-up failed; will retry"),
+        };
+        self.core.at(Instant::now()).caught_up(read);
+        self.perform();
     }
 }
 
 /// Resolves when the running version job ends; never when none runs.
-async fn wait_for_job(versions: &mut Versions) {
-    match versions.running() {
+async fn wait_for_job(core: &mut Core) {
+    match core.version_running() {
         Some(done) => {
             let _ = done.await;
         }

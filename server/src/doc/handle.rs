@@ -74,10 +74,11 @@ pub enum Command {
     Leave {
         from: SessionId,
     },
-    /// The committed state as one update (the part a peer at `sv` lacks, when given).
+    /// The committed state as one update (the part a peer at `sv` lacks, when given);
+    /// [`Refused::Recovering`] when the document stayed tainted too long.
     Read {
         sv: Option<StateVector>,
-        reply: oneshot::Sender<Vec<u8>>,
+        reply: oneshot::Sender<Result<Vec<u8>, Refused>>,
     },
     /// An update from the HTTP API: applied, committed and broadcast like a client's.
     Apply {
@@ -116,8 +117,13 @@ pub enum Refused {
     TooLarge { limit: usize },
     #[error("the store is failing and too much is uncommitted; retry later")]
     StoreBehind,
+    /// The document is being rebuilt from the store (after a refused write) and was not
+    /// ready in time: retry.
     #[error("the document is being rebuilt; retry")]
     Recovering,
+    /// The document could not be read from the store: retry later.
+    #[error("the document cannot be read from the store now; retry later")]
+    Unavailable,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -128,6 +134,16 @@ pub enum JoinError {
     /// The document could not be loaded; nothing was created in its place.
     #[error("document could not be loaded: {0}")]
     LoadFailed(String),
+}
+
+/// What became of a message offered to an actor without waiting.
+#[derive(Debug)]
+pub enum Delivery {
+    Sent,
+    /// Its queue is full: here it is back.
+    Full(Remote),
+    /// The actor ended.
+    Gone,
 }
 
 /// A cloneable reference to a running document actor.
@@ -170,7 +186,7 @@ impl DocHandle {
     }
 
     /// The committed document as one update (or its diff against `sv`).
-    pub async fn read(&self, sv: Option<StateVector>) -> Option<Vec<u8>> {
+    pub async fn read(&self, sv: Option<StateVector>) -> Option<Result<Vec<u8>, Refused>> {
         self.ask(|reply| Command::Read { sv, reply }).await
     }
 
@@ -201,9 +217,14 @@ impl DocHandle {
         rx
     }
 
-    /// Passes on what another node did (see `cluster`).
-    pub async fn remote(&self, what: Remote) {
-        let _ = self.tx.send(Command::Remote(what)).await;
+    /// Passes on what another node did (see `cluster`), without waiting: a full queue hands
+    /// it back.
+    pub fn try_remote(&self, what: Remote) -> Delivery {
+        match self.tx.try_send(Command::Remote(what)) {
+            Ok(()) => Delivery::Sent,
+            Err(mpsc::error::TrySendError::Full(Command::Remote(what))) => Delivery::Full(what),
+            Err(_) => Delivery::Gone,
+        }
     }
 
     /// Deletes the document; `Ok(false)` when nothing was stored.

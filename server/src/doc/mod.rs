@@ -14,5 +14,6 @@ pub mod handle;
 pub mod registry;
 pub mod versions;
 
+pub use actor::phase::RETRY_AFTER_SECS;
 pub use handle::{Close, DocHandle, JoinError, Member, Refused};
 pub use registry::{ActorSettings, Registry};

@@ -9,7 +9,6 @@
 //! across an await.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weft_crdt::{DocName, SessionId};
 
-use super::actor::Actor;
+use super::actor::{Actor, Links};
 use super::handle::DocHandle;
 use super::versions::VersionPolicy;
 use crate::cluster::Cluster;
@@ -57,13 +56,14 @@ pub struct Registry {
 struct Inner {
     docs: Mutex<HashMap<DocName, DocHandle>>,
     store: Arc<dyn Store>,
-    settings: ActorSettings,
+    settings: Arc<ActorSettings>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     next_actor: AtomicU64,
     next_session: AtomicU64,
-    /// Documents whose last commit failed (they hold updates and retry).
-    failing: AtomicUsize,
+    /// Documents whose store is failing (they hold updates and retry), shared with the
+    /// actors.
+    failing: Arc<AtomicUsize>,
     webhooks: Option<Webhooks>,
     cluster: OnceLock<Cluster>,
 }
@@ -83,12 +83,12 @@ impl Registry {
             inner: Arc::new(Inner {
                 docs: Mutex::new(HashMap::new()),
                 store,
-                settings,
+                settings: Arc::new(settings),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 next_actor: AtomicU64::new(1),
                 next_session: AtomicU64::new(1),
-                failing: AtomicUsize::new(0),
+                failing: Arc::new(AtomicUsize::new(0)),
                 webhooks,
                 cluster: OnceLock::new(),
             }),
@@ -113,12 +113,32 @@ impl Registry {
         let handle = DocHandle { tx, actor_id: id };
         docs.insert(name.clone(), handle.clone());
         crate::metrics::documents_loaded(docs.len());
-        let actor = Actor::new(name.clone(), id, rx, self.clone());
-        self.inner.tasks.spawn(actor.run());
+        let actor = Actor::new(name.clone(), rx, self.links());
+        // The actor knows nothing of the registry: its entry is removed here once it ends
+        // (it closes its queue first, so `handle` stops returning it even before that).
+        let registry = self.clone();
+        let name = name.clone();
+        self.inner.tasks.spawn(async move {
+            actor.run().await;
+            registry.remove_if(&name, id);
+        });
         handle
     }
 
-    pub(crate) fn remove_if(&self, name: &DocName, actor_id: u64) {
+    /// What a new actor is given (see [`Links`]).
+    fn links(&self) -> Links {
+        Links {
+            store: self.inner.store.clone(),
+            settings: self.inner.settings.clone(),
+            webhooks: self.inner.webhooks.clone(),
+            cluster: self.inner.cluster.get().cloned(),
+            failing: self.inner.failing.clone(),
+            shutdown: self.inner.shutdown.clone(),
+            tasks: self.inner.tasks.clone(),
+        }
+    }
+
+    fn remove_if(&self, name: &DocName, actor_id: u64) {
         let mut docs = self.docs();
         if docs.get(name).is_some_and(|h| h.actor_id == actor_id) {
             docs.remove(name);
@@ -150,6 +170,15 @@ impl Registry {
             .collect()
     }
 
+    /// Every loaded document, with its handle.
+    pub fn loaded_documents(&self) -> Vec<(DocName, DocHandle)> {
+        self.docs()
+            .iter()
+            .filter(|(_, h)| !h.tx.is_closed())
+            .map(|(name, h)| (name.clone(), h.clone()))
+            .collect()
+    }
+
     /// The handle of a loaded document; `None` when it is not loaded.
     pub fn loaded_handle(&self, name: &DocName) -> Option<DocHandle> {
         self.docs().get(name).filter(|h| !h.tx.is_closed()).cloned()
@@ -165,14 +194,6 @@ impl Registry {
         self.inner.failing.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_failing(&self, failing: bool) {
-        if failing {
-            self.inner.failing.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.inner.failing.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
     pub fn next_session_id(&self) -> SessionId {
         SessionId(self.inner.next_session.fetch_add(1, Ordering::Relaxed))
     }
@@ -185,17 +206,8 @@ impl Registry {
         &self.inner.settings
     }
 
-    pub(crate) fn shutdown_token(&self) -> CancellationToken {
-        self.inner.shutdown.clone()
-    }
-
     pub fn is_shutting_down(&self) -> bool {
         self.inner.shutdown.is_cancelled()
-    }
-
-    /// Runs a task the shutdown waits for (compactions).
-    pub(crate) fn spawn_background(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.inner.tasks.spawn(task);
     }
 
     /// Tells every actor to flush and close its sessions (1001); waits up to `deadline`.

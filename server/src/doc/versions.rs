@@ -120,50 +120,79 @@ impl Versions {
         self.running = None;
     }
 
-    /// Starts the next requested version from the document's current (committed) state.
-    pub fn start_next(&mut self, doc: &mut Document, store: &Arc<dyn Store>, name: &DocName) {
+    /// The next requested version, from the document's current (committed) state: encoded
+    /// here (one full-state encode), stored by the returned job, which the caller runs beside
+    /// the actor (tracked, so shutdown waits for it). `None` while one runs or none is asked.
+    pub fn start_next(&mut self, doc: &mut Document, name: &DocName) -> Option<VersionJob> {
         if self.running.is_some() {
-            return;
+            return None;
         }
-        let Some(req) = self.queue.pop_front() else {
-            return;
-        };
+        let req = self.queue.pop_front()?;
         let state = match doc.encode_state() {
             Ok(state) => state,
             Err(e) => {
                 warn!(doc = %name, error = %e, "no version: the document cannot be encoded");
-                return;
+                return None;
             }
         };
         let sv = doc.state_vector().encode_v1();
         let (done, running) = oneshot::channel();
         self.running = Some(running);
-        let store = store.clone();
-        let keep = self.policy.keep;
+        Some(VersionJob {
+            name: name.clone(),
+            state,
+            sv,
+            req,
+            keep: self.policy.keep,
+            done,
+        })
+    }
+}
+
+/// One version to store (see [`Versions::start_next`]).
+pub struct VersionJob {
+    name: DocName,
+    state: Vec<u8>,
+    sv: Vec<u8>,
+    req: Request,
+    keep: usize,
+    /// Dropped or sent when the job ends: the actor then starts the next one.
+    done: oneshot::Sender<()>,
+}
+
+impl VersionJob {
+    /// Stores the version (a delta against the newest stored one) and answers who asked.
+    pub async fn run(self, store: Arc<dyn Store>) {
+        let VersionJob {
+            name,
+            state,
+            sv,
+            req,
+            keep,
+            done,
+        } = self;
         let span = info_span!("version", doc = %name);
-        let name = name.clone();
-        tokio::spawn(
-            async move {
-                let result = save(&*store, &name, state, sv, req.kind, req.label, keep).await;
-                match &result {
-                    Ok(v) => {
-                        crate::metrics::version_saved(v.size_bytes);
-                        debug!(
-                            id = v.id,
-                            kind = v.kind.as_str(),
-                            bytes = v.size_bytes,
-                            "version saved"
-                        )
-                    }
-                    Err(e) => warn!(error = %e, "version not saved; the next one will cover it"),
+        async move {
+            let result = save(&*store, &name, state, sv, req.kind, req.label, keep).await;
+            match &result {
+                Ok(v) => {
+                    crate::metrics::version_saved(v.size_bytes);
+                    debug!(
+                        id = v.id,
+                        kind = v.kind.as_str(),
+                        bytes = v.size_bytes,
+                        "version saved"
+                    )
                 }
-                if let Some(reply) = req.reply {
-                    let _ = reply.send(result);
-                }
-                let _ = done.send(());
+                Err(e) => warn!(error = %e, "version not saved; the next one will cover it"),
             }
-            .instrument(span),
-        );
+            if let Some(reply) = req.reply {
+                let _ = reply.send(result);
+            }
+            let _ = done.send(());
+        }
+        .instrument(span)
+        .await
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 use weft_crdt::DocName;
 
@@ -27,6 +27,7 @@ use crate::config::SyncMode;
 
 mod writer;
 
+use super::fold::Fold;
 use writer::WriteOp;
 
 /// Append requests waiting for the writer. Senders wait when it is full (backpressure).
@@ -74,7 +75,28 @@ pub struct EmbeddedStore {
     reader: Arc<tokio::sync::Mutex<Connection>>,
 }
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
+/// A SQLite error, typed by whether it can be retried: the database busy or locked (another
+/// writer, a checkpoint), an I/O error, a full disk, a file that cannot be opened now, memory;
+/// everything else (constraints, corruption, schema) is permanent.
+fn db_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    let retryable = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen | OutOfMemory
+            )
+    );
+    if retryable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// A failure that is not SQLite's (a thread, a task): permanent.
+fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
@@ -122,11 +144,15 @@ impl EmbeddedStore {
             .execute_batch(&format!("{SCHEMA} PRAGMA user_version={SCHEMA_VERSION};"))
             .map_err(db_err)?;
         let reader = open(&path, sync)?;
+        // One writer: the writer thread. The read connection is refused any write by SQLite.
+        reader
+            .execute_batch("PRAGMA query_only = ON;")
+            .map_err(db_err)?;
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         std::thread::Builder::new()
             .name("weft-sqlite-writer".into())
             .spawn(move || writer::writer_loop(writer_conn, rx))
-            .map_err(db_err)?;
+            .map_err(internal)?;
         Ok(EmbeddedStore {
             writer: tx,
             reader: Arc::new(tokio::sync::Mutex::new(reader)),
@@ -140,7 +166,40 @@ impl EmbeddedStore {
         let mut conn = self.reader.clone().lock_owned().await;
         tokio::task::spawn_blocking(move || f(&mut conn))
             .await
-            .map_err(db_err)?
+            .map_err(internal)?
+    }
+
+    /// Queues a request for the writer thread (the only one that writes).
+    async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.writer.send(op).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Which old versions storing `version` on top of `after` prunes, and the merged full
+    /// version they fold into: read, then merged on the blocking pool, never inside a write
+    /// transaction (the writer only applies the result).
+    async fn plan_fold(
+        &self,
+        doc: &DocName,
+        version: &NewVersion,
+        after: Option<i64>,
+        keep: usize,
+    ) -> Result<Option<Fold>, StoreError> {
+        let name = doc.clone();
+        let stored: Vec<(i64, bool, Vec<u8>)> = self
+            .read(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT v.id, v.base, v.data FROM versions v JOIN documents d ON d.id = v.doc_id
+                         WHERE d.name = ?1 ORDER BY v.id",
+                    )
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([name.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+            })
+            .await?;
+        super::fold::plan(stored, version.base, &version.data, after, keep).await
     }
 
     /// Snapshot (with the sequence it covers) and log entries after it, read consistently.
@@ -225,7 +284,7 @@ impl Store for EmbeddedStore {
         let parts = stored.parts;
         let snapshot = tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
             .await
-            .map_err(db_err)?
+            .map_err(internal)?
             .map_err(|source| StoreError::Corrupt { doc: name, source })?;
         self.replace_log(doc, snapshot, upto_seq as u64).await
     }
@@ -250,18 +309,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn create(&self, doc: &DocName) -> Result<bool, StoreError> {
-        let name = doc.clone();
-        self.read(move |conn| {
-            let now = now_ms();
-            conn.execute(
-                "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-                 ON CONFLICT(name) DO NOTHING",
-                params![name.as_str(), now],
-            )
-            .map(|n| n == 1)
-            .map_err(db_err)
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::Create {
+            doc: doc.clone(),
+            reply,
         })
-        .await
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn list(
@@ -302,13 +356,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete(&self, doc: &DocName) -> Result<bool, StoreError> {
-        let name = doc.clone();
-        self.read(move |conn| {
-            conn.execute("DELETE FROM documents WHERE name = ?1", [name.as_str()])
-                .map(|n| n > 0)
-                .map_err(db_err)
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::Delete {
+            doc: doc.clone(),
+            reply,
         })
-        .await
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn version_head(&self, doc: &DocName) -> Result<Option<VersionHead>, StoreError> {
@@ -351,57 +405,17 @@ impl Store for EmbeddedStore {
         after: Option<i64>,
         keep: usize,
     ) -> Result<VersionMeta, StoreError> {
-        let name = doc.clone();
-        self.read(move |conn| {
-            let txn = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let now = now_ms();
-            let doc_id: i64 = txn
-                .query_row(
-                    "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-                     ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
-                    params![name.as_str(), now],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            let head: Option<i64> = txn
-                .query_row(
-                    "SELECT MAX(id) FROM versions WHERE doc_id = ?1",
-                    [doc_id],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            if head != after {
-                return Err(StoreError::VersionRace);
-            }
-            let id = head.unwrap_or(0) + 1;
-            txn.execute(
-                "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    doc_id,
-                    id,
-                    now,
-                    version.kind.as_str(),
-                    version.label,
-                    version.base || head.is_none(),
-                    version.state_vector,
-                    version.data
-                ],
-            )
-            .map_err(db_err)?;
-            prune_versions(&txn, doc_id, keep)?;
-            txn.commit().map_err(db_err)?;
-            Ok(VersionMeta {
-                id,
-                created_ms: now,
-                kind: version.kind,
-                label: version.label,
-                size_bytes: version.data.len() as u64,
-            })
+        let fold = self.plan_fold(doc, &version, after, keep).await?;
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::PutVersion {
+            doc: doc.clone(),
+            version,
+            after,
+            fold,
+            reply,
         })
-        .await
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
@@ -496,54 +510,6 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
         label: r.get(3)?,
         size_bytes: r.get::<_, i64>(4)? as u64,
     })
-}
-
-/// Keeps the newest `keep` versions: the oldest is folded into the next (which becomes a
-/// full version) until no more than `keep` remain.
-fn prune_versions(
-    txn: &rusqlite::Transaction<'_>,
-    doc_id: i64,
-    keep: usize,
-) -> Result<(), StoreError> {
-    loop {
-        let count: i64 = txn
-            .query_row(
-                "SELECT COUNT(*) FROM versions WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .map_err(db_err)?;
-        if count as usize <= keep.max(1) {
-            return Ok(());
-        }
-        let mut stmt = txn
-            .prepare_cached(
-                "SELECT id, base, data FROM versions WHERE doc_id = ?1 ORDER BY id LIMIT 2",
-            )
-            .map_err(db_err)?;
-        let rows: Vec<(i64, bool, Vec<u8>)> = stmt
-            .query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db_err)?
-            .collect::<Result<_, _>>()
-            .map_err(db_err)?;
-        let [(oldest, _, old_data), (next, next_base, next_data)] = &rows[..] else {
-            return Ok(());
-        };
-        if !next_base {
-            let merged = weft_crdt::snapshot::compact(&[old_data, next_data])
-                .map_err(|e| StoreError::Database(format!("cannot fold version {oldest}: {e}")))?;
-            txn.execute(
-                "UPDATE versions SET base = 1, data = ?3 WHERE doc_id = ?1 AND id = ?2",
-                params![doc_id, next, merged],
-            )
-            .map_err(db_err)?;
-        }
-        txn.execute(
-            "DELETE FROM versions WHERE doc_id = ?1 AND id = ?2",
-            params![doc_id, oldest],
-        )
-        .map_err(db_err)?;
-    }
 }
 
 #[cfg(test)]

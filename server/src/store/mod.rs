@@ -7,6 +7,9 @@
 //! only once the updates are durable.
 
 pub mod embedded;
+#[cfg(test)]
+pub mod fake;
+mod fold;
 pub mod postgres;
 
 use async_trait::async_trait;
@@ -118,8 +121,13 @@ pub struct NewVersion {
     pub data: Vec<u8>,
 }
 
+/// Why a store call failed. What matters to the caller is [`StoreError::is_retryable`]: a
+/// store that cannot be reached or did not answer in time is retried with backoff; one that
+/// refused the operation for good (a constraint, a schema mismatch, data that does not read
+/// back) is refused and logged, since the same call would fail the same way.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The store refused the operation, for good: retrying it fails the same way.
     #[error("database error: {0}")]
     Database(String),
     #[error("stored data of document {doc} is corrupt: {source}")]
@@ -130,9 +138,20 @@ pub enum StoreError {
     },
     #[error("the store is shutting down")]
     Closed,
+    /// The store cannot be reached or did not answer in time (connection lost or refused,
+    /// timeout, pool exhausted, database busy or locked, server shutting down): retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// `put_version` found another version stored since the head it was computed against.
     #[error("another version was stored meanwhile")]
     VersionRace,
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later (so it is retried, with backoff).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::VersionRace)
+    }
 }
 
 /// A document store. Every method is safe to call concurrently for different documents; for

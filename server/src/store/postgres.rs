@@ -48,11 +48,43 @@ pub struct PostgresStore {
     appends: tokio::sync::mpsc::Sender<appender::Append>,
 }
 
-fn pg_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(e.to_string())
+/// A PostgreSQL error, typed by whether it can be retried: a lost connection, an I/O error,
+/// SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator intervention:
+/// shutdown, statement timeout), 58 (system error), and serialization failures or deadlocks
+/// are; constraints, data and schema errors are not.
+fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    let retryable = match e.code() {
+        Some(code) => {
+            let code = code.code();
+            ["08", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "40001"
+                || code == "40P01"
+        }
+        None => {
+            e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+        }
+    };
+    if retryable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
 }
 
-/// Advisory lock namespace for compaction (`pg_try_advisory_xact_lock(NS, doc_id)`).
+/// No connection from the pool: unreachable or timed out (retryable), unless PostgreSQL
+/// itself answered with a permanent error.
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_err(e),
+        e => StoreError::Unavailable(format!("no database connection: {e}")),
+    }
+}
+
+/// Advisory lock namespace of the migration lock (`pg_advisory_lock(NS, 1)`, two 32-bit keys).
+/// Compaction locks the document's whole 64-bit id (`pg_try_advisory_xact_lock(doc_id)`), in
+/// PostgreSQL's single-key space, which never overlaps the two-key one.
 const COMPACT_LOCK_NS: i32 = 0x5745_4654; // "WEFT"
 
 const APPEND: &str = "
@@ -153,7 +185,7 @@ impl PostgresStore {
             .create_timeout(Some(settings.connect_timeout))
             .recycle_timeout(Some(settings.connect_timeout))
             .build()
-            .map_err(pg_err)?;
+            .map_err(|e| StoreError::Database(format!("invalid pool settings: {e}")))?;
         Ok(PostgresStore {
             appends: appender::start(pool.clone()),
             pool,
@@ -168,10 +200,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
+        self.pool.get().await.map_err(pool_err)
     }
 
     /// Loads parts and returns the last log position they include.
@@ -215,10 +244,7 @@ async fn lock_for_compaction(
         .map(|r| r.get(0));
     let Some(id) = id else { return Ok(None) };
     let locked: bool = txn
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock($1, $2::int)",
-            &[&COMPACT_LOCK_NS, &(id as i32)],
-        )
+        .query_one("SELECT pg_try_advisory_xact_lock($1::bigint)", &[&id])
         .await
         .map_err(pg_err)?
         .get(0);
@@ -305,7 +331,7 @@ impl Store for PostgresStore {
         let name = doc.clone();
         let snapshot = tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
             .await
-            .map_err(pg_err)?
+            .map_err(|e| StoreError::Database(e.to_string()))?
             .map_err(|source| StoreError::Corrupt { doc: name, source })?;
         let done = put_snapshot(&txn, id, upto, &snapshot).await?;
         txn.commit().await.map_err(pg_err)?;
@@ -409,6 +435,20 @@ impl Store for PostgresStore {
         keep: usize,
     ) -> Result<VersionMeta, StoreError> {
         let mut client = self.client().await?;
+        // Planned first, without a transaction: the merge never runs while the document row
+        // is locked (the appender's commits of every document would wait behind it).
+        let stored: Vec<(i64, bool, Vec<u8>)> = client
+            .query(
+                "SELECT v.id, v.base, v.data FROM versions v JOIN documents d ON d.id = v.doc_id
+                 WHERE d.name = $1 ORDER BY v.id",
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let fold = super::fold::plan(stored, version.base, &version.data, after, keep).await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         // The document row's lock orders version writers of one document.
         let doc_id: i64 = txn
@@ -448,49 +488,28 @@ impl Store for PostgresStore {
             .await
             .map_err(pg_err)?
             .get(0);
-        loop {
-            let count: i64 = txn
-                .query_one(
-                    "SELECT COUNT(*) FROM versions WHERE doc_id = $1",
-                    &[&doc_id],
-                )
+        if let Some(fold) = fold {
+            let oldest: Option<i64> = txn
+                .query_one("SELECT MIN(id) FROM versions WHERE doc_id = $1", &[&doc_id])
                 .await
                 .map_err(pg_err)?
                 .get(0);
-            if count as usize <= keep.max(1) {
-                break;
-            }
-            let rows = txn
-                .query(
-                    "SELECT id, base, data FROM versions WHERE doc_id = $1 ORDER BY id LIMIT 2",
-                    &[&doc_id],
-                )
-                .await
-                .map_err(pg_err)?;
-            let [oldest, next] = &rows[..] else { break };
-            let oldest_id: i64 = oldest.get(0);
-            if !next.get::<_, bool>(1) {
-                let parts: [Vec<u8>; 2] = [oldest.get(2), next.get(2)];
-                let merged =
-                    tokio::task::spawn_blocking(move || weft_crdt::snapshot::compact(&parts))
-                        .await
-                        .map_err(pg_err)?
-                        .map_err(|e| {
-                            StoreError::Database(format!("cannot fold version {oldest_id}: {e}"))
-                        })?;
+            if oldest == Some(fold.oldest) {
+                if let Some(data) = &fold.data {
+                    txn.execute(
+                        "UPDATE versions SET base = true, data = $3 WHERE doc_id = $1 AND id = $2",
+                        &[&doc_id, &fold.survivor, data],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                }
                 txn.execute(
-                    "UPDATE versions SET base = true, data = $3 WHERE doc_id = $1 AND id = $2",
-                    &[&doc_id, &next.get::<_, i64>(0), &merged],
+                    "DELETE FROM versions WHERE doc_id = $1 AND id < $2",
+                    &[&doc_id, &fold.survivor],
                 )
                 .await
                 .map_err(pg_err)?;
             }
-            txn.execute(
-                "DELETE FROM versions WHERE doc_id = $1 AND id = $2",
-                &[&doc_id, &oldest_id],
-            )
-            .await
-            .map_err(pg_err)?;
         }
         txn.commit().await.map_err(pg_err)?;
         Ok(VersionMeta {

@@ -204,6 +204,38 @@ impl Client {
         Client::from_ws(ws).await
     }
 
+    /// A client that already holds `state` (a Yjs v1 update) and connects again, like a
+    /// provider reconnecting: its sync step 1 carries its state vector.
+    pub async fn reconnect_with(url: &str, state: &[u8]) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        let doc = Doc::new();
+        {
+            use yrs::updates::decoder::Decode;
+            let update = yrs::Update::decode_v1(state).expect("a valid state");
+            doc.transact_mut()
+                .apply_update(update)
+                .expect("apply state");
+        }
+        let mut client = Client {
+            doc,
+            ws,
+            closed: None,
+            awareness: Default::default(),
+        };
+        let step1 = encode_sync_step1(&client.doc.transact().state_vector());
+        client.send(step1).await;
+        client
+    }
+
+    /// This client's whole state as one update.
+    pub fn state(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default())
+    }
+
     /// A client on a socket opened some other way (headers, TLS); sends sync step 1.
     pub async fn from_ws(ws: Ws) -> Client {
         let mut client = Client {

@@ -1,7 +1,9 @@
-//! The embedded store's writer thread: it owns the write connection and commits every request
-//! queued at that moment (appends of any number of documents, log replacements) in one
-//! transaction, so one fsync serves them all. A failed group is retried request by request, so
-//! one bad request fails only itself.
+//! The embedded store's writer thread: it owns the write connection, the only one that
+//! writes. It commits every request queued at that moment (appends of any number of
+//! documents, log replacements, creations, deletions, versions) in one transaction, so one
+//! fsync serves them all. A failed group is retried request by request, so one bad request
+//! fails only itself. Nothing CRDT-heavy runs here: a version's folding is computed before its
+//! request is queued (`Fold`), so no commit ever waits behind it.
 
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -9,7 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use weft_crdt::DocName;
 
 use super::{db_err, now_ms};
-use crate::store::{Compacted, LogStats, StoreError};
+use crate::store::fold::Fold;
+use crate::store::{Compacted, LogStats, NewVersion, StoreError, VersionMeta};
 
 /// Largest number of requests folded into one commit: bounds one transaction's latency.
 const MAX_GROUP: usize = 512;
@@ -26,12 +29,34 @@ pub(super) enum WriteOp {
         upto_seq: i64,
         reply: oneshot::Sender<Result<Compacted, StoreError>>,
     },
+    /// Creates an empty document; `false` if it exists.
+    Create {
+        doc: DocName,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// Removes the document and everything stored for it; `false` if there was none.
+    Delete {
+        doc: DocName,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// Stores a version on top of `after` (else `VersionRace`), then applies `fold`.
+    PutVersion {
+        doc: DocName,
+        version: NewVersion,
+        after: Option<i64>,
+        fold: Option<Fold>,
+        reply: oneshot::Sender<Result<VersionMeta, StoreError>>,
+    },
 }
 
 /// What one write did, for its requester.
 enum Outcome {
     Appended(LogStats),
     Replaced(Compacted),
+    Flag(bool),
+    Version(VersionMeta),
+    /// Another version was stored since the head the request was computed against.
+    Race,
 }
 
 /// The writer thread: group commit until every sender is gone.
@@ -54,6 +79,14 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>)
                 tracing::error!(error = %e, "store commit failed");
                 reply(group.remove(0), Err(e));
             }
+            // Busy, locked, I/O: one by one would only wait out the same condition once per
+            // request (each up to the busy timeout). Every requester retries on its own.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, ops = group.len(), "group commit failed; the store is unavailable");
+                for op in group {
+                    reply(op, Err(StoreError::Unavailable(e.to_string())));
+                }
+            }
             Err(e) => {
                 // One bad request must not fail its neighbours: commit each on its own.
                 tracing::warn!(error = %e, ops = group.len(), "group commit failed; retrying one by one");
@@ -68,18 +101,31 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>)
 }
 
 fn reply(op: WriteOp, result: Result<Outcome, StoreError>) {
-    let mismatch = || db_err("internal: a write answered as the other kind");
+    let mismatch = || StoreError::Database("internal: a write answered as another kind".into());
     match op {
         WriteOp::Append { reply, .. } => {
             let _ = reply.send(result.and_then(|o| match o {
                 Outcome::Appended(stats) => Ok(stats),
-                Outcome::Replaced(_) => Err(mismatch()),
+                _ => Err(mismatch()),
             }));
         }
         WriteOp::ReplaceLog { reply, .. } => {
             let _ = reply.send(result.and_then(|o| match o {
                 Outcome::Replaced(done) => Ok(done),
-                Outcome::Appended(_) => Err(mismatch()),
+                _ => Err(mismatch()),
+            }));
+        }
+        WriteOp::Create { reply, .. } | WriteOp::Delete { reply, .. } => {
+            let _ = reply.send(result.and_then(|o| match o {
+                Outcome::Flag(done) => Ok(done),
+                _ => Err(mismatch()),
+            }));
+        }
+        WriteOp::PutVersion { reply, .. } => {
+            let _ = reply.send(result.and_then(|o| match o {
+                Outcome::Version(meta) => Ok(meta),
+                Outcome::Race => Err(StoreError::VersionRace),
+                _ => Err(mismatch()),
             }));
         }
     }
@@ -94,6 +140,34 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>
     for op in group {
         let doc = match op {
             WriteOp::Append { doc, .. } | WriteOp::ReplaceLog { doc, .. } => doc,
+            WriteOp::Create { doc, .. } => {
+                let created = txn
+                    .execute(
+                        "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+                         ON CONFLICT(name) DO NOTHING",
+                        params![doc.as_str(), now],
+                    )
+                    .map_err(db_err)?;
+                results.push(Outcome::Flag(created == 1));
+                continue;
+            }
+            WriteOp::Delete { doc, .. } => {
+                let deleted = txn
+                    .execute("DELETE FROM documents WHERE name = ?1", [doc.as_str()])
+                    .map_err(db_err)?;
+                results.push(Outcome::Flag(deleted > 0));
+                continue;
+            }
+            WriteOp::PutVersion {
+                doc,
+                version,
+                after,
+                fold,
+                ..
+            } => {
+                results.push(put_version(&txn, doc, version, *after, fold.as_ref(), now)?);
+                continue;
+            }
         };
         let id: i64 = txn
             .prepare_cached(
@@ -180,8 +254,85 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>
                     snapshot_bytes: snapshot.len() as u64,
                 }));
             }
+            // Answered before the document row is touched (above).
+            WriteOp::Create { .. } | WriteOp::Delete { .. } | WriteOp::PutVersion { .. } => {}
         }
     }
     txn.commit().map_err(db_err)?;
     Ok(results)
+}
+
+/// Stores one version (see `WriteOp::PutVersion`), in the group's transaction.
+fn put_version(
+    txn: &rusqlite::Transaction<'_>,
+    doc: &DocName,
+    version: &NewVersion,
+    after: Option<i64>,
+    fold: Option<&Fold>,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let doc_id: i64 = txn
+        .query_row(
+            "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+             ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
+            params![doc.as_str(), now],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    let head: Option<i64> = txn
+        .query_row(
+            "SELECT MAX(id) FROM versions WHERE doc_id = ?1",
+            [doc_id],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    if head != after {
+        return Ok(Outcome::Race);
+    }
+    let id = head.unwrap_or(0) + 1;
+    txn.execute(
+        "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            doc_id,
+            id,
+            now,
+            version.kind.as_str(),
+            version.label,
+            version.base || head.is_none(),
+            version.state_vector,
+            version.data
+        ],
+    )
+    .map_err(db_err)?;
+    if let Some(fold) = fold {
+        let oldest: Option<i64> = txn
+            .query_row(
+                "SELECT MIN(id) FROM versions WHERE doc_id = ?1",
+                [doc_id],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if oldest == Some(fold.oldest) {
+            if let Some(data) = &fold.data {
+                txn.execute(
+                    "UPDATE versions SET base = 1, data = ?3 WHERE doc_id = ?1 AND id = ?2",
+                    params![doc_id, fold.survivor, data],
+                )
+                .map_err(db_err)?;
+            }
+            txn.execute(
+                "DELETE FROM versions WHERE doc_id = ?1 AND id < ?2",
+                params![doc_id, fold.survivor],
+            )
+            .map_err(db_err)?;
+        }
+    }
+    Ok(Outcome::Version(VersionMeta {
+        id,
+        created_ms: now,
+        kind: version.kind,
+        label: version.label.clone(),
+        size_bytes: version.data.len() as u64,
+    }))
 }

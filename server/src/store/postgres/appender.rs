@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Row, Statement};
 use weft_crdt::DocName;
 
-use super::{pg_err, APPEND};
+use super::{pg_err, pool_err, APPEND};
 use crate::store::{LogStats, StoreError};
 
 /// Most appends in one transaction.
@@ -59,6 +59,16 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<Append>) {
             Err(e) if batch.len() == 1 => {
                 let _ = batch.remove(0).reply.send(Err(e));
             }
+            // The database is unreachable: one by one would only wait out the same outage
+            // once per append. Every requester retries on its own schedule.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, appends = batch.len(), "group commit failed; the store is unavailable");
+                for append in batch {
+                    let _ = append
+                        .reply
+                        .send(Err(StoreError::Unavailable(e.to_string())));
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, appends = batch.len(), "group commit failed; committing one by one");
                 for append in batch {
@@ -74,10 +84,7 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<Append>) {
 
 /// Commits `batch` in one transaction (a single append is one statement, its own transaction).
 async fn commit(pool: &Pool, batch: &[Append]) -> Result<Vec<LogStats>, StoreError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::Database(format!("no database connection: {e}")))?;
+    let mut client = pool.get().await.map_err(pool_err)?;
     let stmt = client.prepare_cached(APPEND).await.map_err(pg_err)?;
     let params: Vec<(Vec<&[u8]>, i64, i64)> = batch
         .iter()

@@ -1,20 +1,32 @@
-//! The actor's side of cluster mode (see `crate::cluster`): what other nodes committed is read
+//! The core's side of cluster mode (see `crate::cluster`): what other nodes committed is read
 //! from the log by position and sent to this node's sessions (never stored again); presence
 //! is relayed both ways, one remote session per session on another node.
 
+use bytes::Bytes;
 use tracing::warn;
-use weft_crdt::{Effects, SessionId};
+use weft_crdt::Effects;
 use yrs::updates::decoder::Decode;
 
-use super::{Actor, Held};
+use super::Core;
 use crate::cluster::Remote;
+use crate::doc::actor::phase::Phase;
+use crate::doc::fanout::Held;
 
-impl Actor {
+/// What the shell read from the store for a catch-up.
+pub(in crate::doc::actor) enum CatchUp {
+    /// Entries after our position, with their positions, in order.
+    Entries(Vec<(u64, Bytes)>),
+    /// Entries after our position were compacted away: the whole document.
+    Reloaded { parts: Vec<Bytes>, position: u64 },
+}
+
+impl Core {
     /// What another node of the cluster did.
     pub(super) fn remote(&mut self, what: Remote) {
         match what {
-            Remote::Committed(position) => self.behind |= position > self.position,
-            Remote::CatchUp => self.behind = true,
+            Remote::Committed(position) => self.head = self.head.max(position),
+            // Something may have been missed (the listener reconnected): read after ours.
+            Remote::CatchUp => self.head = self.head.max(self.position + 1),
             Remote::Awareness {
                 node,
                 session,
@@ -56,54 +68,45 @@ impl Actor {
         }
     }
 
-    /// Cluster mode: tells the other nodes about a local session's presence change.
-    pub(super) fn relay_presence(&self, from: SessionId, fx: &Effects) {
-        if let Some(cluster) = self.registry.cluster() {
-            for frame in &fx.broadcast {
-                cluster.publish_awareness(&self.name, from, frame);
-            }
-        }
+    /// Cluster mode: the log position to read after, when other nodes committed past ours.
+    /// Only into a document that holds exactly what is committed: a tainted one is rebuilt
+    /// from the store instead (which reads these entries too).
+    pub fn catch_up_from(&self) -> Option<u64> {
+        let due = self.head > self.position
+            && matches!(self.phase, Phase::Live)
+            && self.unsaved.is_empty()
+            && !self.doc.is_poisoned();
+        due.then_some(self.position)
     }
 
-    /// Cluster mode: integrates what other nodes committed after our log position, in order,
-    /// and sends it to our sessions. If compaction merged entries we never read, the whole
-    /// document is reloaded and merged instead (CRDT merges ignore what we already have).
-    pub(super) async fn catch_up(&mut self) {
-        if !self.behind || !self.unsaved.is_empty() || self.doc.is_poisoned() {
-            return;
-        }
-        let store = self.registry.store().clone();
-        let entries = match store.read_after(&self.name, self.position).await {
-            Ok(Some(entries)) => entries,
-            Ok(None) => match store.load(&self.name).await {
-                Ok(stored) => {
-                    crate::metrics::cluster_catchup(stored.parts.len(), true);
-                    let position = stored.log.position;
-                    for part in stored.parts {
-                        self.integrate_remote(&part);
-                    }
-                    self.position = self.position.max(position);
-                    self.behind = false;
-                    self.send_held();
-                    return;
+    /// What the shell read for [`Core::catch_up_from`]: integrated in order and sent to our
+    /// sessions (it is committed already). A whole reload (compaction merged entries we never
+    /// read) is merged the same way (CRDT merges ignore what we already have).
+    pub fn caught_up(&mut self, read: CatchUp) {
+        match read {
+            CatchUp::Reloaded { parts, position } => {
+                crate::metrics::cluster_catchup(parts.len(), true);
+                for part in parts {
+                    self.integrate_remote(&part);
                 }
-                Err(e) => return warn!(error = %e, "cluster reload failed; will retry"),
-            },
-            Err(e) => return warn!(error = %e, "cluster catch-up failed; will retry"),
-        };
-        crate::metrics::cluster_catchup(entries.len(), false);
-        for (position, update) in entries {
-            if position > self.position {
-                self.integrate_remote(&update);
-                self.position = position;
+                self.position = self.position.max(position);
+            }
+            CatchUp::Entries(entries) => {
+                crate::metrics::cluster_catchup(entries.len(), false);
+                for (position, update) in entries {
+                    if position > self.position {
+                        self.integrate_remote(&update);
+                        self.position = position;
+                    }
+                }
             }
         }
-        self.behind = false;
-        self.send_held();
+        self.head = self.position;
+        self.release_held();
     }
 
     /// Applies an update another node already committed: broadcast here, never stored again.
-    pub(super) fn integrate_remote(&mut self, update: &[u8]) {
+    fn integrate_remote(&mut self, update: &[u8]) {
         let Ok(update) = yrs::Update::decode_v1(update) else {
             return warn!("undecodable entry in the log; skipped");
         };

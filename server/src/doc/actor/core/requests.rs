@@ -1,17 +1,18 @@
-//! The actor's side of the document API: writes that come from HTTP rather than a session
+//! The core's side of the document API: writes that come from HTTP rather than a session
 //! (answered with a [`Refused`] instead of a close, after the commit), and deleting the
 //! document.
 
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::warn;
 use weft_crdt::document::ApplyError;
-use weft_crdt::{Document, Effects};
+use weft_crdt::{Document, Effects, SessionId};
 
-use super::{Actor, AfterCommit};
-use crate::doc::handle::{Close, Command, JoinError, Refused};
+use super::{AfterCommit, Core, Effect};
+use crate::doc::actor::phase::Phase;
+use crate::doc::handle::{Close, Refused};
 use crate::store::StoreError;
 
-impl Actor {
+impl Core {
     /// A write that comes from the API rather than a session: the same checks (store behind,
     /// invalid update, size limit) answered as a [`Refused`] instead of a close. `Ok(true)`
     /// when it changed the document.
@@ -19,21 +20,23 @@ impl Actor {
         &mut self,
         write: impl FnOnce(&mut Document, &mut Effects) -> Result<(), ApplyError>,
     ) -> Result<bool, Refused> {
-        let settings = self.registry.settings();
-        if self.unsaved_bytes > settings.max_unsaved {
+        if self.unsaved_bytes > self.settings.max_unsaved {
             return Err(Refused::StoreBehind);
         }
-        let max_size = settings.max_document_size;
+        let max_size = self.settings.max_document_size;
         let mut fx = Effects::default();
         match write(&mut self.doc, &mut fx) {
             Ok(()) => {}
-            Err(ApplyError::Poisoned) => return Err(Refused::Recovering),
+            Err(ApplyError::Poisoned) => {
+                self.taint("the document was poisoned");
+                return Err(Refused::Recovering);
+            }
             Err(e) => {
                 if matches!(e, ApplyError::Panicked) {
                     crate::metrics::caught_panic();
                 }
                 warn!(error = %e, "invalid update from the API; refused");
-                self.needs_rebuild = true;
+                self.taint("an API update was refused halfway");
                 return Err(Refused::Invalid(e));
             }
         }
@@ -45,7 +48,7 @@ impl Actor {
                 limit = max_size,
                 "API write over the document size limit; refused"
             );
-            self.needs_rebuild = true;
+            self.taint("an API write over the size limit was refused");
             return Err(Refused::TooLarge { limit: max_size });
         }
         self.stage(None, fx);
@@ -67,30 +70,23 @@ impl Actor {
         }
     }
 
-    /// Closes every session with 4404, removes the document from the store, then leaves the
-    /// registry (in that order: a joiner that arrives meanwhile retries and finds it gone).
-    pub(super) async fn delete(&mut self, reply: oneshot::Sender<Result<bool, StoreError>>) {
-        for (_, mut peer) in self.peers.drain() {
-            if let Some(close) = peer.close.take() {
-                let _ = close.send(Close::Deleted);
-            }
+    /// `Phase::Deleting`, begun: every session is closed with 4404 and everything held,
+    /// uncommitted or waiting is dropped. Returns who asked, for the shell to answer once the
+    /// store has forgotten the document (`None`: not deleting).
+    pub fn begin_delete(&mut self) -> Option<oneshot::Sender<Result<bool, StoreError>>> {
+        let Phase::Deleting(reply) = std::mem::replace(&mut self.phase, Phase::Retiring) else {
+            return None;
+        };
+        let mut ids: Vec<SessionId> = self.sessions.drain().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.out.push(Effect::Close(id, Close::Deleted));
         }
         crate::metrics::pending_store_bytes(-(self.unsaved_bytes as f64));
         self.unsaved.clear();
         self.unsaved_bytes = 0;
         self.held.clear();
-        let result = self.registry.store().delete(&self.name).await;
-        match &result {
-            Ok(_) => info!("document deleted"),
-            Err(e) => warn!(error = %e, "document delete failed"),
-        }
-        let _ = reply.send(result);
-        self.registry.remove_if(&self.name, self.id);
-        self.rx.close();
-        while let Some(cmd) = self.rx.recv().await {
-            if let Command::Join { reply, .. } = cmd {
-                let _ = reply.send(Err(JoinError::Retired));
-            }
-        }
+        self.refuse_all_waiting();
+        Some(reply)
     }
 }
