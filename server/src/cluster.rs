@@ -39,6 +39,7 @@ use tracing::{debug, info, warn};
 use weft_crdt::{DocName, SessionId};
 
 use crate::doc::Registry;
+use crate::store::PgSettings;
 
 mod deliver;
 
@@ -129,11 +130,18 @@ pub enum Remote {
 
 impl Cluster {
     /// A cluster handle for `node` on the database at `url` (nothing runs until [`Cluster::start`]).
-    pub fn new(url: &str, args: &ClusterArgs, node: String) -> Result<Cluster, String> {
-        let mut config: tokio_postgres::Config = url
+    /// `pg`: the store's PostgreSQL settings; the cluster's own connections (two: queries and
+    /// the LISTEN connection) use its URL and timeouts.
+    pub fn new(pg: &PgSettings, args: &ClusterArgs, node: String) -> Result<Cluster, String> {
+        let mut config: tokio_postgres::Config = pg
+            .url
             .parse()
             .map_err(|e| format!("invalid DATABASE_URL: {e}"))?;
-        config.connect_timeout(Duration::from_secs(5));
+        config.connect_timeout(pg.connect_timeout);
+        config.options(format!(
+            "-c statement_timeout={}",
+            pg.statement_timeout.as_millis()
+        ));
         config.application_name("weft-cluster");
         let pool = Pool::builder(Manager::from_config(
             config.clone(),
@@ -144,8 +152,8 @@ impl Cluster {
         ))
         .max_size(2)
         .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(5)))
-        .create_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(pg.connect_timeout))
+        .create_timeout(Some(pg.connect_timeout))
         .build()
         .map_err(|e| e.to_string())?;
         let (awareness_tx, awareness_rx) = mpsc::channel(AWARENESS_QUEUE);

@@ -290,7 +290,8 @@ fn cluster_of(args: &ServeArgs) -> Result<Option<Cluster>, ServeError> {
                 .node_id
                 .clone()
                 .unwrap_or_else(cluster::default_node_id);
-            let cluster = Cluster::new(url, &args.cluster, node).map_err(ServeError::Config)?;
+            let pg = crate::pg_settings(&args.store, url);
+            let cluster = Cluster::new(&pg, &args.cluster, node).map_err(ServeError::Config)?;
             Ok(Some(cluster))
         }
         _ => Ok(None),

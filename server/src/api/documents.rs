@@ -103,16 +103,11 @@ pub(crate) fn refused(r: Refused) -> HttpResponse {
             &r.to_string(),
         ),
         Refused::StoreBehind | Refused::Recovering | Refused::Unavailable => {
-            let mut response = problem(
+            super::retry_later(problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 &r.to_string(),
-            );
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(crate::doc::RETRY_AFTER_SECS),
-            );
-            response
+            ))
         }
     }
 }

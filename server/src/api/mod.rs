@@ -240,24 +240,28 @@ pub(crate) fn not_found(name: &DocName) -> HttpResponse {
 
 pub(crate) fn store_error(e: StoreError) -> HttpResponse {
     tracing::warn!(error = %e, "document API: store error");
-    let mut response = problem(
+    retry_later(problem(
         StatusCode::SERVICE_UNAVAILABLE,
         "store-error",
         "the store failed; retry later",
-    );
+    ))
+}
+
+pub(crate) fn unavailable() -> HttpResponse {
+    retry_later(problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the document did not answer in time (loading, or the store is failing); retry later",
+    ))
+}
+
+/// Every 503 of the API is worth retrying: it says when.
+pub(crate) fn retry_later(mut response: HttpResponse) -> HttpResponse {
     response.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from(crate::doc::RETRY_AFTER_SECS),
     );
     response
-}
-
-pub(crate) fn unavailable() -> HttpResponse {
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "the document did not answer in time (loading, or the store is failing); retry later",
-    )
 }
 
 /// The document named by the `{name}` segment, after the access check (`need` = write for

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use weft_crdt::{Effects, SessionId};
@@ -44,7 +46,7 @@ impl Undelivered {
 /// encoded and shared (the sync step 2 every fresh joiner gets), for one session.
 pub(super) enum Held {
     Fx(Option<SessionId>, Effects),
-    Shared(SessionId, Bytes),
+    Shared(SessionId, Arc<OutFrame>),
 }
 
 /// Queues each effect's replies to its sender and its broadcasts to every other session.
@@ -57,8 +59,8 @@ pub(super) fn send(held: Vec<Held>, peers: &HashMap<SessionId, Peer>) -> Undeliv
             Held::Shared(id, frame) => {
                 if let Some(peer) = peers.get(&id) {
                     frames += 1;
-                    bytes += frame.len() as u64;
-                    if let Err(e) = peer.outbound.try_send(&OutFrame::new(frame)) {
+                    bytes += frame.payload_len() as u64;
+                    if let Err(e) = peer.outbound.try_send(&frame) {
                         undelivered.note(id, e);
                     }
                 }

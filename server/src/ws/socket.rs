@@ -12,6 +12,7 @@
 //! close, the socket sends the close frame and the connection is gone within the close grace.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -76,30 +77,37 @@ pub enum Outbound {
 }
 
 /// One message of the actor for its sessions: the payload, and its WebSocket frame made once
-/// for every owned socket it goes to.
+/// for every owned socket it goes to. Shared (`Arc`) where one message serves many sends over
+/// time: the sync step 2 every fresh joiner gets is framed and compressed once.
+#[derive(Debug)]
 pub struct OutFrame {
     payload: Bytes,
-    framed: std::cell::OnceCell<Bytes>,
+    framed: OnceLock<Bytes>,
     /// The same, compressed, for sockets that negotiated permessage-deflate.
-    deflated: std::cell::OnceCell<Bytes>,
+    deflated: OnceLock<Bytes>,
     /// The frame behind a Hocuspocus key (the prefix, then the frame, as the deflate flag
     /// says): every provider on one document uses the same key, so one is kept.
-    prefixed: std::cell::OnceCell<(Bytes, bool, Bytes)>,
+    prefixed: OnceLock<(Bytes, bool, Bytes)>,
 }
 
 impl OutFrame {
     pub fn new(payload: Bytes) -> Self {
         OutFrame {
             payload,
-            framed: std::cell::OnceCell::new(),
-            deflated: std::cell::OnceCell::new(),
-            prefixed: std::cell::OnceCell::new(),
+            framed: OnceLock::new(),
+            deflated: OnceLock::new(),
+            prefixed: OnceLock::new(),
         }
     }
 
     /// The payload's size (for metrics).
     pub fn payload_len(&self) -> usize {
         self.payload.len()
+    }
+
+    /// The y-protocols message itself.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
     }
 
     fn prefixed(&self, prefix: &Bytes, deflate: bool) -> Bytes {

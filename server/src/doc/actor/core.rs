@@ -29,6 +29,7 @@ use crate::doc::handle::{Close, Command, Refused};
 use crate::doc::registry::ActorSettings;
 use crate::doc::versions::{VersionJob, Versions};
 use crate::store::LogStats;
+use crate::ws::socket::OutFrame;
 
 mod cluster;
 mod commit;
@@ -61,6 +62,9 @@ pub(super) enum Effect {
     },
     /// Store a version in the background.
     Version(VersionJob),
+    /// Answer these barriers: everything handled before them is committed, and their frames
+    /// were handed to the sessions by the `Send` before this.
+    Acknowledge(Vec<oneshot::Sender<()>>),
 }
 
 /// A document as its store returned it, rebuilt (by the shell, off the actor's thread).
@@ -95,7 +99,7 @@ pub(super) struct Core {
     /// The sync step 2 a client with an empty state vector gets (a fresh joiner): encoded once
     /// and shared by every joiner until the document changes, so a join storm on a large
     /// document costs one encode and one buffer, not one per joiner.
-    fresh_step2: Option<Bytes>,
+    fresh_step2: Option<Arc<OutFrame>>,
     /// Integrated updates not yet committed.
     unsaved: Vec<Bytes>,
     unsaved_bytes: usize,
@@ -311,10 +315,11 @@ impl Core {
 
     /// The shared sync step 2 for fresh joiners (see `fresh_step2`); `None` if the document
     /// cannot be encoded now (the usual path then answers, and fails, for itself).
-    fn fresh_step2(&mut self) -> Option<Bytes> {
+    fn fresh_step2(&mut self) -> Option<Arc<OutFrame>> {
         if self.fresh_step2.is_none() {
             let state = self.doc.encode_state().ok()?;
-            self.fresh_step2 = Some(Bytes::from(weft_crdt::codec::encode_sync_step2(&state)));
+            let step2 = Bytes::from(weft_crdt::codec::encode_sync_step2(&state));
+            self.fresh_step2 = Some(Arc::new(OutFrame::new(step2)));
         }
         self.fresh_step2.clone()
     }

@@ -33,6 +33,11 @@ impl Actor {
                             self.core.at(Instant::now()).undelivered(undelivered);
                         }
                     }
+                    Effect::Acknowledge(barriers) => {
+                        for reply in barriers {
+                            let _ = reply.send(());
+                        }
+                    }
                     Effect::Close(id, why) => {
                         if let Some(mut peer) = self.peers.remove(&id) {
                             if let Some(close) = peer.close.take() {

@@ -71,7 +71,7 @@ impl Harness {
         handle
             .join(Member {
                 id,
-                outbound,
+                outbound: crate::ws::socket::Outbound::Queue(outbound),
                 close,
             })
             .await
@@ -210,7 +210,7 @@ async fn a_failed_load_refuses_joiners() {
         .handle()
         .join(Member {
             id: SessionId(1),
-            outbound,
+            outbound: crate::ws::socket::Outbound::Queue(outbound),
             close,
         })
         .await;
@@ -544,7 +544,7 @@ async fn a_joiner_in_the_same_batch_as_the_refused_write_waits() {
         handle.send(b.id, big_frame),
         handle.join(Member {
             id,
-            outbound,
+            outbound: crate::ws::socket::Outbound::Queue(outbound),
             close
         })
     );
@@ -593,7 +593,7 @@ async fn a_rebuild_that_fails_for_good_unloads_the_document() {
         .handle()
         .join(Member {
             id: h.registry.next_session_id(),
-            outbound,
+            outbound: crate::ws::socket::Outbound::Queue(outbound),
             close,
         })
         .await;

@@ -147,6 +147,7 @@ impl Core {
         if !self.unsaved.is_empty() {
             return;
         }
+        let mut barriers = Vec::new();
         for waiting in std::mem::take(&mut self.after_commit) {
             match waiting {
                 AfterCommit::Read { sv, reply } => {
@@ -172,13 +173,16 @@ impl Core {
                 AfterCommit::Applied { changed, reply } => {
                     let _ = reply.send(Ok(changed));
                 }
-                AfterCommit::Barrier(reply) => {
-                    let _ = reply.send(());
-                }
+                AfterCommit::Barrier(reply) => barriers.push(reply),
             }
         }
         self.start_version();
         self.release_held();
+        if !barriers.is_empty() {
+            // After the frames: a session that writes its acknowledgement into the same socket
+            // when the barrier answers (Hocuspocus SyncStatus) must not overtake them.
+            self.out.push(Effect::Acknowledge(barriers));
+        }
     }
 
     /// Hands the held frames to the shell. Only where they reveal nothing uncommitted.

@@ -162,7 +162,7 @@ fn text_seen_by(effects: &[Effect], id: u64) -> String {
         let Effect::Send(held) = effect else { continue };
         for h in held {
             match h {
-                Held::Shared(to, frame) if *to == id => apply(frame),
+                Held::Shared(to, frame) if *to == id => apply(frame.payload()),
                 Held::Fx(sender, fx) => {
                     if *sender == Some(id) {
                         fx.reply.iter().for_each(|f| apply(f));
