@@ -9,7 +9,7 @@
 //! own actix-web application**, mounted under any path with your own authentication:
 //!
 //! ```no_run
-//! use actix_web::{web, App};
+//! use actix_web::{web, App, HttpServer};
 //! use weft::{ServeArgs, Weft};
 //!
 //! #[actix_web::main]
@@ -26,6 +26,7 @@
 //!             // ws://127.0.0.1:8080/collab/ws/{document}, /collab/hocuspocus, /collab/api/v1/…
 //!             .service(web::scope("/collab").configure(|cfg| weft.configure(cfg)))
 //!     })
+//!     .on_connect(weft::ws::on_connect) // bounded closes for clients that stop reading
 //!     .bind("127.0.0.1:8080")?
 //!     .run()
 //!     .await?;
