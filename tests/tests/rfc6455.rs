@@ -278,7 +278,8 @@ const DEFLATE_OFFER: &str =
 
 #[tokio::test]
 async fn permessage_deflate_is_negotiated_and_large_messages_travel_compressed() {
-    let (_dir, server) = server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), &["--permessage-deflate", "true"]);
     let doc = "rfc-deflate";
     // A large document, written by a client that does not compress.
     let big = "compressible text ".repeat(20_000);
@@ -332,9 +333,8 @@ async fn permessage_deflate_is_negotiated_and_large_messages_travel_compressed()
 }
 
 #[tokio::test]
-async fn permessage_deflate_can_be_turned_off() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("data"), &["--permessage-deflate", "false"]);
+async fn permessage_deflate_is_off_by_default() {
+    let (_dir, server) = server();
     let (mut raw, head) = Raw::connect_with(server.port, "rfc-no-deflate", DEFLATE_OFFER).await;
     assert!(
         !head.to_ascii_lowercase().contains("permessage-deflate"),

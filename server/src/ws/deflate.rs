@@ -1,6 +1,6 @@
-//! permessage-deflate (RFC 7692) on owned sockets: negotiated without context takeover in
-//! either direction, so every message is compressed on its own and one compressed frame serves
-//! every peer that negotiated it.
+//! permessage-deflate (RFC 7692) on owned sockets, when `--permessage-deflate true`: negotiated
+//! without context takeover in either direction, so every message is compressed on its own and
+//! one compressed frame serves every peer that negotiated it.
 //!
 //! - Negotiation ([`negotiate`]): the first `permessage-deflate` offer Weft can honour is
 //!   accepted as `permessage-deflate; server_no_context_takeover; client_no_context_takeover`
