@@ -48,6 +48,29 @@ pub struct ActorSettings {
     pub versions: VersionPolicy,
 }
 
+#[cfg(test)]
+impl ActorSettings {
+    /// Small limits for the actor's tests: `queue` commands, documents up to `max_document_size`,
+    /// no automatic versions.
+    pub(crate) fn for_tests(queue: usize, max_document_size: usize) -> Self {
+        ActorSettings {
+            queue,
+            doc_idle: Duration::from_secs(60),
+            compact_after: 1_000,
+            max_unsaved: 64 * 1024,
+            max_awareness_per_doc: 100,
+            max_awareness_per_session: 10,
+            max_pending_bytes: 64 * 1024,
+            max_document_size,
+            versions: VersionPolicy {
+                every_updates: 0,
+                interval: Duration::ZERO,
+                keep: 5,
+            },
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Registry {
     inner: Arc<Inner>,

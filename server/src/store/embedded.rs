@@ -515,20 +515,8 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yrs::{Doc, GetString, Text, Transact};
-
-    fn edits(n: usize) -> (Doc, Vec<Bytes>) {
-        let doc = Doc::new();
-        let t = doc.get_or_insert_text("t");
-        let log = (0..n)
-            .map(|i| {
-                let mut txn = doc.transact_mut();
-                t.push(&mut txn, &format!("{i},"));
-                Bytes::from(txn.encode_update_v1())
-            })
-            .collect();
-        (doc, log)
-    }
+    use crate::store::fold::tests::edits;
+    use yrs::{GetString, Transact};
 
     #[tokio::test]
     async fn append_compact_reload_round_trip() {

@@ -72,13 +72,14 @@ pub async fn plan(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use bytes::Bytes;
     use yrs::{Doc, GetString, Text, Transact};
 
     use super::*;
 
-    fn edits(n: usize) -> (Doc, Vec<Bytes>) {
+    /// A document and its log of `n` small edits to the text `t` (for the stores' tests).
+    pub(crate) fn edits(n: usize) -> (Doc, Vec<Bytes>) {
         let doc = Doc::new();
         let t = doc.get_or_insert_text("t");
         let log = (0..n)

@@ -159,11 +159,6 @@ impl Conn {
         Ok(())
     }
 
-    /// Frames waiting for the socket (for tests and metrics).
-    pub fn queued(&self) -> usize {
-        lock(&self.0.state).queue.len()
-    }
-
     /// Flushes the queue whenever the socket can take more. Polled beside the connection's
     /// reads in its task; ready only when the socket fails.
     pub fn poll_writes(&self, cx: &mut Context<'_>) -> Poll<io::Error> {
@@ -360,14 +355,13 @@ impl Inner {
             return tls_write(&mut tls, &self.tcp, &[]).map(|_| ());
         }
         while !st.queue.is_empty() {
-            let slices: Vec<IoSlice<'_>> = st
-                .queue
-                .iter()
-                .take(MAX_IOV)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let mut n = self.tcp.try_write_vectored(&slices)?;
-            drop(slices);
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, frame) in slices.iter_mut().zip(&st.queue) {
+                *slot = IoSlice::new(frame);
+                count += 1;
+            }
+            let mut n = self.tcp.try_write_vectored(&slices[..count])?;
             while n > 0 {
                 let Some(front) = st.queue.front_mut() else {
                     break;

@@ -12,7 +12,6 @@ use yrs::{GetString, ReadTxn, Text, Transact};
 
 use crate::doc::handle::{Close, JoinError, Member, Refused};
 use crate::doc::registry::{ActorSettings, Registry};
-use crate::doc::versions::VersionPolicy;
 use crate::doc::DocHandle;
 use crate::store::fake::{FakeStore, Mode};
 
@@ -22,21 +21,7 @@ const LIMIT: usize = 4 * 1024;
 const QUIET: Duration = Duration::from_millis(300);
 
 fn settings() -> ActorSettings {
-    ActorSettings {
-        queue: 64,
-        doc_idle: Duration::from_secs(60),
-        compact_after: 1_000,
-        max_unsaved: 64 * 1024,
-        max_awareness_per_doc: 100,
-        max_awareness_per_session: 10,
-        max_pending_bytes: 64 * 1024,
-        max_document_size: LIMIT,
-        versions: VersionPolicy {
-            every_updates: 0,
-            interval: Duration::ZERO,
-            keep: 5,
-        },
-    }
+    ActorSettings::for_tests(64, LIMIT)
 }
 
 struct Harness {

@@ -15,27 +15,12 @@ use crate::doc::actor::phase::{Phase, TAINTED_PATIENCE};
 use crate::doc::fanout::Held;
 use crate::doc::handle::{Close, Command, Refused};
 use crate::doc::registry::ActorSettings;
-use crate::doc::versions::VersionPolicy;
 use crate::store::{LogStats, StoreError};
 
 const LIMIT: usize = 4 * 1024;
 
 fn settings() -> Arc<ActorSettings> {
-    Arc::new(ActorSettings {
-        queue: 8,
-        doc_idle: Duration::from_secs(60),
-        compact_after: 1_000,
-        max_unsaved: 64 * 1024,
-        max_awareness_per_doc: 100,
-        max_awareness_per_session: 10,
-        max_pending_bytes: 64 * 1024,
-        max_document_size: LIMIT,
-        versions: VersionPolicy {
-            every_updates: 0,
-            interval: Duration::ZERO,
-            keep: 5,
-        },
-    })
+    Arc::new(ActorSettings::for_tests(8, LIMIT))
 }
 
 /// The core, loaded empty at `t0`, and a fake "store": the log the test commits to.
