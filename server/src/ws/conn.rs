@@ -78,10 +78,19 @@ struct Writes {
     queue: VecDeque<Bytes>,
     /// Bytes in `queue`.
     bytes: usize,
-    /// No more frames are taken: the close frame is queued, or the socket failed.
-    closing: bool,
-    /// The socket failed or was reset.
-    dead: bool,
+    state: State,
+}
+
+/// Where the connection's writing stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Frames are taken.
+    #[default]
+    Open,
+    /// The close frame is queued: what is queued is still written, no new frame is taken.
+    Closing,
+    /// The socket failed or was reset: nothing more is written.
+    Dead,
 }
 
 impl std::fmt::Debug for Conn {
@@ -125,10 +134,12 @@ impl Conn {
     fn push(&self, frame: Bytes, closing: bool) -> Result<(), SendError> {
         let inner = &*self.0;
         let mut st = lock(&inner.state);
-        if st.closing {
+        if st.state != State::Open {
             return Err(SendError::Gone);
         }
-        st.closing = closing;
+        if closing {
+            st.state = State::Closing;
+        }
         if st.queue.is_empty() && !inner.tls_backlog() {
             match inner.write(&frame) {
                 // Over TLS, rustls may still hold records of it: the task writes them.
@@ -137,8 +148,7 @@ impl Conn {
                 Ok(n) => st.enqueue(frame.slice(n..)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => st.enqueue(frame),
                 Err(_) => {
-                    st.dead = true;
-                    st.closing = true;
+                    st.state = State::Dead;
                     return Err(SendError::Gone);
                 }
             }
@@ -239,7 +249,12 @@ impl Conn {
             Some(frame) => {
                 let _ = self.push(frame, true);
             }
-            None => lock(&self.0.state).closing = true,
+            None => {
+                let mut st = lock(&self.0.state);
+                if st.state == State::Open {
+                    st.state = State::Closing;
+                }
+            }
         }
         let finished = tokio::time::timeout_at(deadline, self.finish()).await;
         if !matches!(finished, Ok(Ok(()))) {
@@ -280,8 +295,7 @@ impl Conn {
     pub fn reset(&self) {
         let inner = &*self.0;
         let mut st = lock(&inner.state);
-        st.dead = true;
-        st.closing = true;
+        st.state = State::Dead;
         st.clear();
         drop(st);
         let sock = socket2::SockRef::from(&inner.tcp);
@@ -312,7 +326,7 @@ impl Inner {
     /// Whether anything waits to be written (queued frames, or TLS records rustls holds).
     fn pending(&self) -> bool {
         let st = lock(&self.state);
-        !st.dead && (!st.queue.is_empty() || self.tls_backlog())
+        st.state != State::Dead && (!st.queue.is_empty() || self.tls_backlog())
     }
 
     fn tls_backlog(&self) -> bool {
@@ -322,14 +336,13 @@ impl Inner {
     /// Writes as much of the queue as the socket takes now.
     fn flush(&self) -> io::Result<()> {
         let mut st = lock(&self.state);
-        if st.dead {
+        if st.state == State::Dead {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         let result = self.flush_locked(&mut st);
         if let Err(e) = &result {
             if e.kind() != io::ErrorKind::WouldBlock {
-                st.dead = true;
-                st.closing = true;
+                st.state = State::Dead;
                 st.clear();
                 return result;
             }
