@@ -131,14 +131,15 @@ describe('rich-text editor', () => {
     const xml = await pageA.evaluate(() => window.weft.ydoc.getXmlFragment('default').toString());
     assert.match(xml, /<heading level="2">Agenda<\/heading>/);
 
-    // Each sees the other's cursor label and both avatars.
+    // Each sees the other's cursor label and avatar (next to their own, which is the user menu).
     const label = (page, name) =>
       waitFor(() => page.evaluate((n) => [...document.querySelectorAll('.collaboration-carets__label')].some((e) => e.textContent === n), name), { ...T, what: `cursor label ${name}` });
     await label(pageA, 'Bob Tester');
     await label(pageB, 'Alice Tester');
-    await waitFor(() => pageA.evaluate(() => document.querySelector('[data-testid=avatars]').dataset.count === '2'), { ...T, what: 'two avatars' });
+    await waitFor(() => pageA.evaluate(() => document.querySelector('[data-testid=avatars]').dataset.count === '1'), { ...T, what: 'one other avatar' });
     const names = await pageB.$$eval('[data-testid=avatars] .avatar', (els) => els.map((e) => e.dataset.name));
-    assert.deepEqual(names, ['Bob Tester', 'Alice Tester']);
+    assert.deepEqual(names, ['Alice Tester']);
+    assert.equal(await pageB.getAttribute('[data-testid=self-avatar]', 'data-name'), 'Bob Tester');
 
     // Share link.
     assert.equal(await pageA.inputValue('[data-testid=share-link]'), `${backend.base}/d/${doc}${backend.kind === 'reference' ? `?server=${encodeURIComponent(backend.wsUrl)}` : ''}`);
@@ -335,9 +336,9 @@ describe('code editor page', () => {
       await waitFor(() => b.evaluate(() => [...document.querySelectorAll('.cm-ySelectionInfo')].some((e) => e.textContent === 'Cora Coder')), { ...T, what: 'B sees Cora\'s cursor' });
       // Avatars: both present, then B leaves (awareness removal is broadcast on disconnect).
       const count = (p) => p.evaluate(() => document.querySelector('[data-testid=avatars]').dataset.count);
-      await waitFor(async () => (await count(a)) === '2', { ...T, what: 'two avatars' });
+      await waitFor(async () => (await count(a)) === '1', { ...T, what: 'the other avatar' });
       await b.close();
-      await waitFor(async () => (await count(a)) === '1', { ...T, what: 'A sees B leave' });
+      await waitFor(async () => (await count(a)) === '0', { ...T, what: 'A sees B leave' });
       assert.deepEqual(errors, []);
     } finally {
       await ctxA.close();

@@ -65,8 +65,8 @@ function assertBuilt() {
   }
 }
 
-/** The real server. */
-async function startWeft() {
+/** The real server; `args` go to `weft serve` after the harness's own (e.g. `--auth-secret`). */
+async function startWeft(args = []) {
   const bin = resolve(WEB_DIR, process.env.WEFT_BIN || '../target/debug/weft');
   if (!existsSync(bin)) {
     throw new Error(`Weft binary not found at ${bin}: build it (\`cargo build -p weft-server\` in the repo root), set WEFT_BIN, or run with WEFT_E2E_SERVER=reference`);
@@ -79,7 +79,7 @@ async function startWeft() {
   let exited = null;
   const spawnWeft = async () => {
     exited = null;
-    child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--web-dir', DIST], {
+    child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--web-dir', DIST, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });
@@ -109,6 +109,7 @@ async function startWeft() {
   await spawnWeft();
   return {
     kind: 'weft',
+    bin,
     base,
     /** Query string additions every page needs (none: same origin). */
     query: {},
@@ -183,10 +184,11 @@ async function startReference() {
   };
 }
 
-export async function startBackend() {
+/** `weftArgs`: extra `weft serve` flags (ignored by the reference backend). */
+export async function startBackend({ weftArgs = [] } = {}) {
   assertBuilt();
   const which = process.env.WEFT_E2E_SERVER || 'weft';
-  if (which === 'weft') return startWeft();
+  if (which === 'weft') return startWeft(weftArgs);
   if (which === 'reference') return startReference();
   throw new Error(`WEFT_E2E_SERVER must be weft or reference, not ${which}`);
 }

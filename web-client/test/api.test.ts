@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import * as Y from 'yjs';
 import {
-  ApiError, apiBaseUrl, createApi, formatBytes, httpBaseFromWs, versionsPath, versionTitle, type Version,
+  ApiError, apiBaseUrl, createApi, formatBytes, httpBaseFromWs, listPath, UNEXPECTED_RESPONSE, versionsPath, versionTitle, type Version,
 } from '../src/lib/api';
 
 const V3: Version = { id: 3, label: 'before rewrite', kind: 'manual', created_at: '2026-11-27T05:00:00Z', size_bytes: 1234 };
@@ -55,6 +55,26 @@ describe('API base URL', () => {
 describe('document API client', () => {
   it('encodes the document name as one path segment', () => {
     expect(versionsPath('team/notes v1')).toBe('/api/v1/documents/team%2Fnotes%20v1/versions');
+  });
+
+  it('lists documents by prefix and cursor, with the bearer token', async () => {
+    expect(listPath({})).toBe('/api/v1/documents');
+    expect(listPath({ prefix: 'team/', limit: 20, cursor: 'team/b' })).toBe('/api/v1/documents?prefix=team%2F&limit=20&cursor=team%2Fb');
+    const doc = { name: 'team/a', created_at: '2026-12-06T04:00:00Z', updated_at: '2026-12-06T04:01:00Z', size_bytes: 27, log_entries: 1, connections: 0 };
+    const s = stub(json(200, { documents: [doc, { bogus: 1 }], next_cursor: 'team/a' }), json(200, { documents: [], next_cursor: null }));
+    const api = createApi({ base: 'http://h', token: 'tok', fetch: s.fetch });
+    const page = await api.listDocuments({ prefix: 'team/', limit: 1 });
+    expect(page).toEqual({ documents: [{ name: 'team/a', updated_at: doc.updated_at, size_bytes: 27, connections: 0 }], nextCursor: 'team/a' });
+    expect(s.calls[0].url).toBe('http://h/api/v1/documents?prefix=team%2F&limit=1');
+    expect(headers(s.calls[0]).Authorization).toBe('Bearer tok');
+    expect((await api.listDocuments({ prefix: 'team/', cursor: 'team/a' })).nextCursor).toBeNull();
+  });
+
+  it('an HTML answer to the list (no API at that address) is an unexpected response', async () => {
+    const s = stub(new Response('<!doctype html>', { status: 200, headers: { 'content-type': 'text/html' } }));
+    const err = await createApi({ base: 'http://h', fetch: s.fetch }).listDocuments({}).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.is(UNEXPECTED_RESPONSE)).toBe(true);
   });
 
   it('lists versions with the bearer token, newest first as sent', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   carriedQuery, codePath, docPath, isPageKind, isReadOnly, PAGES, pagePath, parseRoute, providerParams, resolveServerUrl,
-  shareLink, websocketUrl,
+  shareLink, tokenScope, websocketUrl,
 } from '../src/lib/urls';
 
 const loc = (o: Partial<{ protocol: string; host: string; search: string }> = {}) => ({
@@ -77,6 +77,14 @@ describe('flags and links', () => {
     expect(isReadOnly(`?token=${token('write')}`)).toBe(false);
     expect(isReadOnly('?token=not-a-jwt')).toBe(false);
     expect(isReadOnly('')).toBe(false);
+  });
+  it('a token scope is the prefix a listing must stay inside', () => {
+    const claims = (c: object) => btoa(JSON.stringify(c)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+    const token = (doc: string) => `${claims({ alg: 'HS256' })}.${claims({ doc, access: 'read' })}.sig`;
+    expect(tokenScope(token('notes/*'))).toBe('notes/');
+    expect(tokenScope(token('*'))).toBe('');
+    expect(tokenScope(token('notes/plan'))).toBeUndefined();
+    expect(tokenScope('not-a-jwt')).toBeUndefined();
   });
   it('carries the server override but not token or readonly', () => {
     expect(carriedQuery('?server=ws://x/ws&token=t&readonly=1')).toBe('?server=ws%3A%2F%2Fx%2Fws');

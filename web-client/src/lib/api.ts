@@ -1,6 +1,7 @@
 /**
- * The Weft document HTTP API (version history), typed. No DOM; `fetch` is injectable.
+ * The Weft document HTTP API (the document list, version history), typed. No DOM; `fetch` is injectable.
  *
+ *   GET  /api/v1/documents?prefix=&limit=&cursor=         -> { documents: DocumentSummary[], next_cursor } (by name)
  *   GET  /api/v1/documents/{name}/versions               -> { versions: Version[] } (newest first)
  *   POST /api/v1/documents/{name}/versions  {label?}     -> 201 Version
  *   GET  /api/v1/documents/{name}/versions/{id}/update   -> the document at that version, one Yjs update
@@ -21,6 +22,31 @@ export interface Version {
   /** RFC 3339 */
   created_at: string;
   size_bytes: number;
+}
+
+/** One document of the server's list (the fields the list shows). */
+export interface DocumentSummary {
+  name: string;
+  /** RFC 3339 */
+  updated_at: string;
+  size_bytes: number;
+  /** open WebSocket sessions on that server */
+  connections: number;
+}
+
+export interface DocumentPage {
+  documents: DocumentSummary[];
+  /** pass as `cursor` for the next page; null on the last page */
+  nextCursor: string | null;
+}
+
+export interface ListQuery {
+  /** only names starting with this */
+  prefix?: string;
+  /** from a previous page's `nextCursor` */
+  cursor?: string | null;
+  /** page size, 1-1000 (the server's default is 100) */
+  limit?: number;
 }
 
 export interface RestoreResult {
@@ -102,6 +128,8 @@ export interface ApiOptions {
 }
 
 export interface DocumentApi {
+  /** One page of the server's documents, by name (needs the admin key or a `prefix*` token when the server has auth). */
+  listDocuments(query: ListQuery, signal?: AbortSignal): Promise<DocumentPage>;
   listVersions(docName: string, signal?: AbortSignal): Promise<Version[]>;
   createVersion(docName: string, label?: string | null): Promise<Version>;
   /** The Yjs update that rebuilds the document as it was at that version. */
@@ -124,6 +152,30 @@ function isVersion(v: unknown): v is Version {
   return !!o && typeof o === 'object' && typeof o.id === 'number' && typeof o.created_at === 'string';
 }
 
+function isDocumentSummary(d: unknown): d is DocumentSummary {
+  const o = d as Record<string, unknown>;
+  return !!o && typeof o === 'object' && typeof o.name === 'string';
+}
+
+function normalizeSummary(d: DocumentSummary): DocumentSummary {
+  return {
+    name: d.name,
+    updated_at: typeof d.updated_at === 'string' ? d.updated_at : '',
+    size_bytes: typeof d.size_bytes === 'number' ? d.size_bytes : 0,
+    connections: typeof d.connections === 'number' ? d.connections : 0,
+  };
+}
+
+/** `/api/v1/documents?prefix=..&limit=..&cursor=..` (empty parameters left out). */
+export function listPath(query: ListQuery): string {
+  const q = new URLSearchParams();
+  if (query.prefix) q.set('prefix', query.prefix);
+  if (query.limit !== undefined) q.set('limit', String(query.limit));
+  if (query.cursor) q.set('cursor', query.cursor);
+  const s = q.toString();
+  return `/api/v1/documents${s ? `?${s}` : ''}`;
+}
+
 function normalizeVersion(v: Version): Version {
   return {
     id: v.id,
@@ -134,8 +186,11 @@ function normalizeVersion(v: Version): Version {
   };
 }
 
+/** `code` of the error for an answer that is not the API's (e.g. an HTML page: no API there). */
+export const UNEXPECTED_RESPONSE = 'unexpected-response';
+
 function badResponse(what: string): ApiError {
-  return new ApiError(0, {}, `The server sent an unexpected answer to ${what}.`);
+  return new ApiError(0, { code: UNEXPECTED_RESPONSE }, `The server sent an unexpected answer to ${what}.`);
 }
 
 export function createApi(opts: ApiOptions): DocumentApi {
@@ -167,6 +222,14 @@ export function createApi(opts: ApiOptions): DocumentApi {
   }
 
   return {
+    async listDocuments(query, signal) {
+      const body = (await json(listPath(query), { signal })) as { documents?: unknown; next_cursor?: unknown };
+      if (!body || !Array.isArray(body.documents)) throw badResponse('the document list');
+      return {
+        documents: body.documents.filter(isDocumentSummary).map(normalizeSummary),
+        nextCursor: typeof body.next_cursor === 'string' && body.next_cursor !== '' ? body.next_cursor : null,
+      };
+    },
     async listVersions(docName, signal) {
       const body = (await json(versionsPath(docName), { signal })) as { versions?: unknown };
       if (!body || !Array.isArray(body.versions)) throw badResponse('the version list');

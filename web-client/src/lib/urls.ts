@@ -119,17 +119,31 @@ export function isReadOnly(search: string): boolean {
   return token !== null && tokenAccess(token) === 'read';
 }
 
+/** The claims of a JWT, read without verifying them (the server verifies). */
+function tokenClaims(token: string): Record<string, unknown> {
+  const payload = token.split('.')[1];
+  if (!payload) return {};
+  try {
+    const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as unknown;
+    return claims && typeof claims === 'object' ? (claims as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The `access` claim of a JWT, read without verifying it (the server verifies). */
 export function tokenAccess(token: string): string | undefined {
-  const payload = token.split('.')[1];
-  if (!payload) return undefined;
-  try {
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    const claims = JSON.parse(json) as { access?: unknown };
-    return typeof claims.access === 'string' ? claims.access : undefined;
-  } catch {
-    return undefined;
-  }
+  const { access } = tokenClaims(token);
+  return typeof access === 'string' ? access : undefined;
+}
+
+/**
+ * The name prefix a Weft token covers when its `doc` claim is a scope (`notes/*` -> `notes/`,
+ * `*` -> ``); undefined for a token of one document. Listing documents needs such a token.
+ */
+export function tokenScope(token: string): string | undefined {
+  const { doc } = tokenClaims(token);
+  return typeof doc === 'string' && doc.endsWith('*') ? doc.slice(0, -1) : undefined;
 }
 
 /**

@@ -1,9 +1,11 @@
+import { apiBaseUrl, createApi } from '../lib/api';
 import { checkDocName, randomDocName } from '../lib/names';
 import { formatAgo, loadRecent, removeRecent, type RecentDoc } from '../lib/recent';
 import { defaultStorage } from '../lib/storage';
-import { carriedQuery, docPath, isPageKind, PAGES, pagePath, type PageKind } from '../lib/urls';
+import { carriedQuery, docPath, isPageKind, PAGES, pagePath, tokenScope, type PageKind } from '../lib/urls';
 import { brand } from '../ui/chrome';
 import { clear, h } from '../ui/dom';
+import { serverDocuments } from '../ui/server-docs';
 
 const ICONS: Record<PageKind, string> = { doc: '¶', code: '{ }', monaco: 'M', quill: 'Q', data: '☑' };
 
@@ -79,11 +81,22 @@ export function renderHome(root: HTMLElement): void {
           h('span', { class: 'editor-blurb' }, `${p.prefix}{name} — ${p.blurb}`)))));
   }
 
+  // The server's own list (GET /api/v1/documents); `?token=` authorises it like the editors' API calls.
+  const token = new URLSearchParams(location.search).get('token');
+  const onServer = serverDocuments({
+    api: createApi({ base: apiBaseUrl(location, import.meta.env.VITE_WEFT_URL), token }),
+    recent: () => loadRecent(store),
+    query: q,
+    icons: ICONS,
+    prefix: token ? tokenScope(token) : undefined,
+  });
+
   root.append(
     h('header', { class: 'topbar' }, h('div', { class: 'topbar-left' }, brand())),
     h('main', { class: 'home' },
       h('section', { class: 'card' }, h('h1', {}, 'Documents'), form, h('div', { class: 'or' }, randomBtn)),
-      h('section', { class: 'card' }, h('h2', {}, 'Recent'), recentBox),
+      onServer,
+      h('section', { class: 'card' }, h('h2', {}, 'Recent on this device'), recentBox),
       h('section', { class: 'card' }, h('h2', {}, 'Editors'), editors)));
   input.focus();
 }

@@ -46,29 +46,47 @@ function avatar(name: string, color: string, extra = '', title = name): HTMLElem
   return h('span', { class: `avatar ${extra}`, style: `background:${color}`, title }, initials(name));
 }
 
+/**
+ * The other people in the document (you are the user menu's button, see {@link userMenu}).
+ * `data-count` is how many others are here.
+ */
 export function avatars(session: Session): HTMLElement {
-  const box = h('div', { class: 'avatars', 'data-testid': 'avatars' });
+  const box = h('div', { class: 'avatars', 'data-testid': 'avatars', 'aria-label': 'Also here' });
   const render = () => {
-    const peers = peersFromAwareness(session.provider.awareness.getStates() as Map<number, any>, session.ydoc.clientID);
+    const states = session.provider.awareness.getStates() as Map<number, any>;
+    const others = peersFromAwareness(states, session.ydoc.clientID).filter((p) => !p.self);
+    const me = session.user;
     clear(box);
-    const shown = peers.slice(0, 6);
+    const shown = others.slice(0, 6);
     for (const p of shown) {
-      const a = avatar(p.name, p.color, p.self ? 'self' : '', p.self ? `${p.name} (you)` : p.name);
+      // The same name and colour as yours: most likely you, in another tab or on another device.
+      const twin = p.name === me.name && p.color === me.color;
+      const a = avatar(p.name, p.color, 'other', twin ? `${p.name} (you, in another tab or device)` : p.name);
       a.dataset.name = p.name;
       box.append(a);
     }
-    if (peers.length > shown.length) box.append(h('span', { class: 'avatar more', title: peers.slice(6).map((p) => p.name).join(', ') }, `+${peers.length - shown.length}`));
-    box.dataset.count = String(peers.length);
+    if (others.length > shown.length) box.append(h('span', { class: 'avatar more', title: others.slice(6).map((p) => p.name).join(', ') }, `+${others.length - shown.length}`));
+    box.dataset.count = String(others.length);
+    box.hidden = others.length === 0;
   };
   session.provider.awareness.on('change', render);
   render();
   return box;
 }
 
+/** You, once: your avatar (marked "you") is the button of the menu that changes your name and colour. */
 export function userMenu(session: Session, onChange?: () => void): HTMLElement {
   const details = h('details', { class: 'menu user-menu' });
-  const summaryAvatar = avatar(session.user.name, session.user.color);
-  const summary = h('summary', { class: 'menu-button', title: 'Your name and colour' }, summaryAvatar);
+  const summaryAvatar = avatar(session.user.name, session.user.color, 'self');
+  const you = h('span', { class: 'you-tag', 'aria-hidden': 'true' }, 'you');
+  const summary = h('summary', { class: 'menu-button', 'data-testid': 'self-avatar' }, summaryAvatar, you);
+  const label = (name: string) => {
+    summary.title = `You (${name}): change your name and colour`;
+    summary.setAttribute('aria-label', summary.title);
+    summary.dataset.name = name;
+    summaryAvatar.title = summary.title;
+  };
+  label(session.user.name);
   const nameInput = h('input', { class: 'input', type: 'text', maxlength: 40, value: session.user.name, 'aria-label': 'Your name', 'data-testid': 'user-name' });
   const colorInput = h('input', { type: 'color', value: session.user.color, 'aria-label': 'Your colour', 'data-testid': 'user-color' });
   const swatches = h('div', { class: 'swatches' });
@@ -76,7 +94,7 @@ export function userMenu(session: Session, onChange?: () => void): HTMLElement {
     const u = session.setUser(patch);
     summaryAvatar.textContent = initials(u.name);
     summaryAvatar.style.background = u.color;
-    summaryAvatar.title = u.name;
+    label(u.name);
     colorInput.value = u.color;
     onChange?.();
   };
