@@ -44,13 +44,15 @@ async function createDoc(base, name, { text, key = 'codemirror', auth } = {}) {
   assert.equal(r.status, 201, `create ${name}: ${await r.text()}`);
 }
 
-/** The names the list shows now, once it has settled on `n` rows under `prefix`. */
+/** The names the list shows now. */
 const listed = (page) => page.$$eval('[data-testid=server-doc]', (els) => els.map((e) => e.dataset.name));
-async function waitListed(page, pred, what) {
+/** The names listed once the list has settled, listed with `filter`, and `pred` holds. */
+async function waitListed(page, filter, pred, what) {
   let last;
   await waitFor(async () => {
     last = await listed(page);
-    return (await page.getAttribute('[data-testid=server-docs]', 'aria-busy')) === null && pred(last);
+    const settled = await page.$eval('[data-testid=server-docs]', (s) => s.dataset.state === 'ready' && !s.hasAttribute('aria-busy') ? s.dataset.filter : null);
+    return settled === filter && pred(last);
   }, { ...T, what }).catch((e) => {
     throw new Error(`${e.message}; listed: ${JSON.stringify(last)}`);
   });
@@ -81,23 +83,23 @@ describe('the document list on /', () => {
 
       // The filter narrows to our prefix: 23 documents, 20 a page.
       await page.fill('[data-testid=server-docs-filter]', prefix);
-      const first = await waitListed(page, (l) => l.length === 20 && l.every((n) => n.startsWith(prefix)), 'page 1 of the filtered list');
+      const first = await waitListed(page, prefix, (l) => l.length === 20 && l.every((n) => n.startsWith(prefix)), 'page 1 of the filtered list');
       assert.deepEqual(first, names.slice(0, 20));
       assert.equal(await page.textContent('[data-testid=server-docs-page]'), 'Page 1');
       assert.ok(await page.isDisabled('[data-testid=server-docs-prev]'));
       await page.click('[data-testid=server-docs-next]');
-      const second = await waitListed(page, (l) => l.length === 3, 'page 2');
+      const second = await waitListed(page, prefix, (l) => l.length === 3, 'page 2');
       assert.deepEqual(second, [...names.slice(20), welcome]);
       assert.equal(await page.textContent('[data-testid=server-docs-page]'), 'Page 2');
       assert.ok(await page.isDisabled('[data-testid=server-docs-next]'));
       await page.screenshot({ path: join(ensureArtifacts(), 'home.png'), fullPage: true });
       await page.click('[data-testid=server-docs-prev]');
-      assert.deepEqual(await waitListed(page, (l) => l.length === 20, 'back to page 1'), first);
+      assert.deepEqual(await waitListed(page, prefix, (l) => l.length === 20, 'back to page 1'), first);
 
       // Never opened on this device: the name links to the default (rich-text) page, and the
       // other pages are one click away; the API wrote the `codemirror` text, which /code/ shows.
       await page.fill('[data-testid=server-docs-filter]', welcome);
-      await waitListed(page, (l) => l.length === 1 && l[0] === welcome, 'the welcome document alone');
+      await waitListed(page, welcome, (l) => l.length === 1 && l[0] === welcome, 'the welcome document alone');
       const row = page.locator(`[data-testid=server-doc][data-name="${welcome}"]`);
       assert.equal(await row.locator('a.recent-link').getAttribute('href'), `/d/${welcome}`);
       await Promise.all([page.waitForURL((u) => u.pathname === `/code/${welcome}`), row.locator('a[data-kind=code]').click()]);
@@ -106,7 +108,7 @@ describe('the document list on /', () => {
       // Back on /: now known here as a code document, it links to /code/.
       await page.goto(pageUrl(backend, '/'));
       await page.fill('[data-testid=server-docs-filter]', welcome);
-      await waitListed(page, (l) => l.length === 1, 'the welcome document again');
+      await waitListed(page, welcome, (l) => l.length === 1, 'the welcome document again');
       assert.equal(await row.locator('a.recent-link').getAttribute('href'), `/code/${welcome}`);
       assert.equal(await page.textContent('[data-testid=recent] .recent-name'), welcome);
 

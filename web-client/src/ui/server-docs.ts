@@ -73,11 +73,14 @@ export function serverDocuments(opts: ServerDocsOptions): HTMLElement {
     section.dataset.state = 'loading';
     section.setAttribute('aria-busy', 'true');
     try {
-      const page = await opts.api.listDocuments({ prefix: filter.value, cursor: pager.cursor, limit: pageSize }, ctrl.signal);
+      const prefix = filter.value;
+      const page = await opts.api.listDocuments({ prefix, cursor: pager.cursor, limit: pageSize }, ctrl.signal);
       if (ctrl.signal.aborted) return;
       nextCursor = page.nextCursor;
       render(page.documents);
       section.dataset.state = 'ready';
+      // What the rows show (for tests and styling): the filter they were listed with.
+      section.dataset.filter = prefix;
     } catch (e) {
       if (ctrl.signal.aborted) return;
       const problem = listProblem(e);
