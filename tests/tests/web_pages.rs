@@ -33,7 +33,13 @@ fn every_page_accepts_a_slash_in_the_name_either_way() {
         ("data", "data"),
     ];
     for (prefix, page) in routes {
-        for name in ["notes/plan", "notes%2Fplan", "notes%2fplan", "a%2Fb/c%2Fd", "plain"] {
+        for name in [
+            "notes/plan",
+            "notes%2Fplan",
+            "notes%2fplan",
+            "a%2Fb/c%2Fd",
+            "plain",
+        ] {
             let path = format!("/{prefix}/{name}");
             let (status, body) = http_get(server.port, &path).expect("GET");
             assert_eq!(status, 200, "GET {path}: {body}");
@@ -50,7 +56,11 @@ fn files_and_fallbacks_are_unchanged() {
     assert_eq!(get("/"), (200, "page:index".into()));
     assert_eq!(get("/code.html"), (200, "page:code".into()));
     assert_eq!(get("/assets/app.js"), (200, "console.log(1)".into()));
-    assert_eq!(get("/assets/missing.js").0, 404, "a missing asset is no page");
+    assert_eq!(
+        get("/assets/missing.js").0,
+        404,
+        "a missing asset is no page"
+    );
     assert_eq!(get("/somewhere/else"), (200, "page:index".into()));
     assert_eq!(get("/d/"), (200, "page:index".into()));
 }

@@ -23,7 +23,11 @@ const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>Weft</title>\
 /// Mounts the web client at `/` (call last: it catches every unmatched GET).
 pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
     if !dir.join("index.html").is_file() {
-        tracing::warn!(dir = %dir.display(), "web client not built; / serves a hint page");
+        // Called once per worker: say it once.
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(dir = %dir.display(), "web client not built; / serves a hint page");
+        });
         cfg.route(
             "/",
             web::get()
