@@ -1,6 +1,6 @@
 import './styles.css';
 import { parseRoute } from './lib/urls';
-import { renderInvalid } from './pages/home';
+import { renderInvalid } from './pages/invalid';
 
 /**
  * Shared start-up of the single-editor pages (`code.html`, `monaco.html`, ...):

@@ -1,6 +1,7 @@
 import './styles.css';
 import { parseRoute } from './lib/urls';
-import { renderHome, renderInvalid } from './pages/home';
+import { renderHome } from './pages/home';
+import { renderInvalid } from './pages/invalid';
 
 const root = document.getElementById('app')!;
 const route = parseRoute(location.pathname);

@@ -100,13 +100,3 @@ export function renderHome(root: HTMLElement): void {
       h('section', { class: 'card' }, h('h2', {}, 'Editors'), editors)));
   input.focus();
 }
-
-export function renderInvalid(root: HTMLElement, raw: string, reason: string): void {
-  document.title = 'Weft — invalid document name';
-  root.append(
-    h('header', { class: 'topbar' }, h('div', { class: 'topbar-left' }, brand())),
-    h('main', { class: 'home' }, h('section', { class: 'card' },
-      h('h1', {}, 'Invalid document name'),
-      h('p', {}, h('code', {}, raw || '(empty)'), ' — ', reason),
-      h('p', {}, h('a', { href: `/${carriedQuery(location.search)}` }, '← All documents')))));
-}
