@@ -192,7 +192,7 @@ impl Cluster {
     /// Starts listening and heart-beating for the documents of `registry`.
     pub fn start(&self, registry: Registry) {
         let _ = self.inner.registry.set(registry);
-        crate::metrics::node_info(&self.inner.node);
+        crate::metrics::cluster_joined(&self.inner.node);
         info!(node = %self.inner.node, "cluster mode: joining the nodes on this database");
         tokio::spawn(self.clone().listen());
         tokio::spawn(self.clone().beat());

@@ -237,6 +237,15 @@ async fn a_cluster_over_tls_carries_updates_between_nodes() {
     );
     // Both nodes' LISTEN connections (and their query pools) are encrypted.
     assert!(pg.tls_sessions("weft-cluster").await >= 2);
+    // A node shows its cluster figures.
+    let (_, metrics) = http_get(nodes[1].port, "/metrics").expect("/metrics");
+    for line in [
+        "weft_cluster_listening 1",
+        "weft_node_info{node=\"tls-node-1\"} 1",
+        "weft_cluster_notifications_total{kind=\"update\",outcome=\"received\"}",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
