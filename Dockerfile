@@ -18,6 +18,9 @@ COPY tests tests
 # A workspace member (the benchmark load generator): cargo needs its manifest to load the workspace.
 COPY bench/loadgen bench/loadgen
 COPY migrations migrations
+# The commit shown by weft_build_info on /metrics (the build has no .git):
+#   docker build --build-arg WEFT_BUILD_COMMIT=$(git rev-parse --short HEAD) .
+ARG WEFT_BUILD_COMMIT=unknown
 RUN cargo build --release --locked --bin weft
 
 # 3. Runtime: the binary, the built client, a non-root user, a data volume.

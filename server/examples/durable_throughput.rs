@@ -137,6 +137,7 @@ async fn main() {
                 pool_size: 16,
                 connect_timeout: Duration::from_secs(5),
                 statement_timeout: Duration::from_secs(15),
+                sslrootcert: None,
             })
             .await
             .expect("postgres store"),

@@ -33,7 +33,8 @@ use base64::Engine;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use weft_crdt::{DocName, SessionId};
@@ -95,6 +96,8 @@ impl std::fmt::Debug for Cluster {
 struct Inner {
     node: String,
     config: tokio_postgres::Config,
+    /// TLS as the store's connections (see `store::postgres::tls`).
+    tls: MakeRustlsConnect,
     /// For NOTIFY and heartbeats (the listener has a connection of its own).
     pool: Pool,
     heartbeat: Duration,
@@ -133,19 +136,11 @@ impl Cluster {
     /// `pg`: the store's PostgreSQL settings; the cluster's own connections (two: queries and
     /// the LISTEN connection) use its URL and timeouts.
     pub fn new(pg: &PgSettings, args: &ClusterArgs, node: String) -> Result<Cluster, String> {
-        let mut config: tokio_postgres::Config = pg
-            .url
-            .parse()
-            .map_err(|e| format!("invalid DATABASE_URL: {e}"))?;
-        config.connect_timeout(pg.connect_timeout);
-        config.options(format!(
-            "-c statement_timeout={}",
-            pg.statement_timeout.as_millis()
-        ));
-        config.application_name("weft-cluster");
+        let target = pg.target("weft-cluster").map_err(|e| e.to_string())?;
+        let (config, tls) = (target.config, target.tls);
         let pool = Pool::builder(Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -161,6 +156,7 @@ impl Cluster {
             inner: Arc::new(Inner {
                 node,
                 config,
+                tls,
                 pool,
                 heartbeat: args.heartbeat,
                 expiry: args.node_expiry,
@@ -196,7 +192,7 @@ impl Cluster {
     /// Starts listening and heart-beating for the documents of `registry`.
     pub fn start(&self, registry: Registry) {
         let _ = self.inner.registry.set(registry);
-        crate::metrics::node_info(&self.inner.node);
+        crate::metrics::cluster_joined(&self.inner.node);
         info!(node = %self.inner.node, "cluster mode: joining the nodes on this database");
         tokio::spawn(self.clone().listen());
         tokio::spawn(self.clone().beat());
@@ -281,7 +277,7 @@ impl Cluster {
             if self.inner.stop.is_cancelled() {
                 return;
             }
-            match self.inner.config.connect(NoTls).await {
+            match self.inner.config.connect(self.inner.tls.clone()).await {
                 Ok((client, mut connection)) => {
                     let mut messages =
                         futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -319,7 +315,8 @@ impl Cluster {
                     self.set_listening(false);
                 }
                 Err(e) => {
-                    warn!(error = %e, retry_in = ?backoff, "cluster listener cannot connect");
+                    let error = crate::store::postgres::tls::explain(&e);
+                    warn!(%error, retry_in = ?backoff, "cluster listener cannot connect");
                 }
             }
             tokio::select! {

@@ -46,7 +46,7 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateArgs {
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub pg: PgArgs,
 }
 
 /// Where documents are stored: the embedded store by default, PostgreSQL with `DATABASE_URL`.
@@ -60,13 +60,20 @@ pub struct StoreArgs {
     #[arg(long, env = "WEFT_SQLITE_SYNC", value_enum, default_value_t = SyncMode::Full)]
     pub sqlite_sync: SyncMode,
 
-    /// PostgreSQL connection URL (postgres://user:pass@host:port/db). When set, documents are stored there.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub pg: PgArgs,
 
     /// Most PostgreSQL connections in the pool.
     #[arg(long, env = "WEFT_PG_POOL_SIZE", default_value_t = 16)]
     pub pg_pool_size: usize,
+}
+
+/// The PostgreSQL store's connection (shared by `weft serve` and `weft migrate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PgArgs {
+    /// PostgreSQL connection URL (postgres://user:pass@host:port/db?sslmode=verify-full). When set, documents are stored there. sslmode: disable, prefer (default), require, verify-ca, verify-full; sslrootcert=/path/ca.pem names the CA (see the README's "Managed PostgreSQL").
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Time allowed to open a PostgreSQL connection or wait for a pooled one.
     #[arg(long, env = "WEFT_PG_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -75,6 +82,22 @@ pub struct StoreArgs {
     /// PostgreSQL statement_timeout for every statement Weft runs.
     #[arg(long, env = "WEFT_PG_STATEMENT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub pg_statement_timeout: Duration,
+
+    /// CA certificates (PEM file) that sign PostgreSQL's certificate, for sslmode=verify-ca/verify-full (and require, which then checks the CA too). An sslrootcert in the URL takes precedence. Default: Mozilla's roots, compiled in.
+    #[arg(long, env = "WEFT_PG_SSLROOTCERT")]
+    pub pg_sslrootcert: Option<PathBuf>,
+}
+
+impl PgArgs {
+    /// The connection settings for `url` (the pool size is the store's: see `pg_settings`).
+    pub fn settings(&self, url: &str) -> crate::store::PgSettings {
+        crate::store::PgSettings {
+            connect_timeout: self.pg_connect_timeout,
+            statement_timeout: self.pg_statement_timeout,
+            sslrootcert: self.pg_sslrootcert.clone(),
+            ..crate::store::PgSettings::new(url)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

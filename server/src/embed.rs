@@ -244,7 +244,7 @@ impl WeftBuilder {
             Some(_) => None,
             None => cluster_of(&args)?,
         };
-        let store: Arc<dyn Store> = match (self.store, &args.store.database_url, &cluster) {
+        let store: Arc<dyn Store> = match (self.store, &args.store.pg.database_url, &cluster) {
             (Some(store), _, _) => store,
             // Cluster mode: every commit is announced to the other nodes on the database.
             (None, Some(url), Some(cluster)) => Arc::new(
@@ -283,7 +283,7 @@ impl WeftBuilder {
 
 /// The cluster this node joins: with a database URL, unless turned off.
 fn cluster_of(args: &ServeArgs) -> Result<Option<Cluster>, ServeError> {
-    match &args.store.database_url {
+    match &args.store.pg.database_url {
         Some(url) if args.cluster.cluster => {
             let node = args
                 .cluster

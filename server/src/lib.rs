@@ -107,7 +107,7 @@ pub enum ServeError {
 
 /// Opens the store the configuration names (PostgreSQL with a database URL, else embedded).
 pub async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, ServeError> {
-    Ok(match &args.database_url {
+    Ok(match &args.pg.database_url {
         Some(url) => Arc::new(PostgresStore::connect(&pg_settings(args, url)).await?),
         None => Arc::new(EmbeddedStore::open(&args.data_dir, args.sqlite_sync)?),
     })
@@ -116,10 +116,8 @@ pub async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, ServeError> 
 /// The PostgreSQL settings of a store configuration.
 pub fn pg_settings(args: &StoreArgs, url: &str) -> PgSettings {
     PgSettings {
-        url: url.to_owned(),
         pool_size: args.pg_pool_size,
-        connect_timeout: args.pg_connect_timeout,
-        statement_timeout: args.pg_statement_timeout,
+        ..args.pg.settings(url)
     }
 }
 

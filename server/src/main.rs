@@ -1,5 +1,7 @@
 //! The `weft` binary: parse configuration, set up logging, run until SIGINT/SIGTERM.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +39,11 @@ fn main() -> anyhow::Result<()> {
 
 fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter).context("invalid --log / WEFT_LOG filter")?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a terminal: piped into a file, journald or a log collector, a line is
+    // plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -47,14 +53,14 @@ fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
 
 /// `weft migrate`: apply PostgreSQL migrations and exit.
 fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
-    let url = args.store.database_url.as_deref().context(
+    let url = args.pg.database_url.as_deref().context(
         "weft migrate needs --database-url or DATABASE_URL (the embedded store migrates itself)",
     )?;
-    let config: tokio_postgres::Config = url.parse().context("invalid DATABASE_URL")?;
+    let target = args.pg.settings(url).target("weft-migrate")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let applied = runtime.block_on(weft::store::postgres::migrate(&config))?;
+    let applied = runtime.block_on(weft::store::postgres::migrate(&target))?;
     println!("{applied} migration(s) applied; the schema is up to date");
     Ok(())
 }

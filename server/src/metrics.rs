@@ -7,9 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
-};
+use metrics::{counter, gauge, histogram, KeyName, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -37,86 +35,199 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!("a metrics recorder was already installed; /metrics shows Weft's own only if it is this one");
             }
             describe();
+            zero(AtStart);
+            process().collect();
             handle
         })
         .clone()
 }
 
+/// What kind of series a family is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// When a family's series appear on `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// From the start, at zero (no labels, or labels whose values are all known).
+    AtStart,
+    /// Its `# HELP` and `# TYPE` lines from the start; series as their labels occur.
+    Labelled,
+    /// From the moment the node joins a cluster, at zero (a single node shows none).
+    InCluster,
+}
+
+/// One metric family: everything Weft exports is listed here, once.
+struct Family {
+    name: &'static str,
+    kind: Kind,
+    unit: Option<Unit>,
+    help: &'static str,
+    shown: Shown,
+}
+
+const fn family(name: &'static str, kind: Kind, shown: Shown, help: &'static str) -> Family {
+    Family {
+        name,
+        kind,
+        unit: None,
+        help,
+        shown,
+    }
+}
+
+const fn in_bytes(f: Family) -> Family {
+    Family {
+        unit: Some(Unit::Bytes),
+        ..f
+    }
+}
+
+const fn in_seconds(f: Family) -> Family {
+    Family {
+        unit: Some(Unit::Seconds),
+        ..f
+    }
+}
+
+use Kind::{Counter, Gauge, Histogram};
+use Shown::{AtStart, InCluster, Labelled};
+
+#[rustfmt::skip]
+const FAMILIES: &[Family] = &[
+    family("weft_build_info", Gauge, AtStart, "Always 1; the version and git commit of this build as labels."),
+    family("weft_connections", Gauge, AtStart, "Open WebSocket connections."),
+    family("weft_documents_loaded", Gauge, AtStart, "Documents loaded in memory (one actor each)."),
+    family("weft_messages_in_total", Counter, AtStart, "y-protocols messages received, by kind."),
+    in_bytes(family("weft_bytes_in_total", Counter, AtStart, "WebSocket payload bytes received.")),
+    family("weft_frames_out_total", Counter, AtStart, "Frames queued to clients."),
+    in_bytes(family("weft_bytes_out_total", Counter, AtStart, "Frame bytes queued to clients.")),
+    in_seconds(family("weft_update_apply_seconds", Histogram, AtStart, "Time to integrate one update.")),
+    in_seconds(family("weft_store_commit_seconds", Histogram, AtStart, "Time of one store append (group commit).")),
+    family("weft_store_commit_failures_total", Counter, AtStart, "Store appends that failed (retried)."),
+    family("weft_committed_updates_total", Counter, AtStart, "Updates committed to the store."),
+    in_bytes(family("weft_pending_store_bytes", Gauge, AtStart, "Update bytes held in memory, not yet committed.")),
+    family("weft_closes_total", Counter, Labelled, "WebSocket closes sent by the server, by close code."),
+    family("weft_refusals_total", Counter, Labelled, "Requests or messages refused, by reason."),
+    family("weft_compactions_total", Counter, AtStart, "Log compactions, by result."),
+    family("weft_caught_panics_total", Counter, AtStart, "Panics caught around yrs (the document was rebuilt)."),
+    family("weft_documents_tainted_total", Counter, AtStart, "Times a document held a refused write in memory and stopped serving it until rebuilt."),
+    family("weft_versions_saved_total", Counter, AtStart, "Versions stored."),
+    in_bytes(family("weft_version_bytes_total", Counter, AtStart, "Bytes stored for versions (deltas and full states).")),
+    family("weft_api_requests_total", Counter, Labelled, "Document API requests, by operation and status."),
+    family("weft_webhooks_total", Counter, Labelled, "Webhook deliveries, by event and result."),
+    family("weft_node_info", Gauge, InCluster, "Always 1; this cluster node's id as a label."),
+    family("weft_cluster_nodes", Gauge, InCluster, "Live nodes of the cluster (fresh heartbeats), this one included."),
+    family("weft_cluster_listening", Gauge, InCluster, "1 while this node receives the other nodes' notifications (PostgreSQL LISTEN)."),
+    family("weft_cluster_notifications_total", Counter, InCluster, "Cluster notifications, by kind (update, awareness) and outcome."),
+    family("weft_cluster_catchup_entries_total", Counter, InCluster, "Log entries read to catch up with other nodes' commits."),
+    family("weft_cluster_reloads_total", Counter, InCluster, "Documents reloaded because compaction merged entries not yet read."),
+];
+
+/// The labels of `weft_messages_in_total`, all known in advance.
+const MESSAGE_KINDS: &[&str] = &[
+    "sync_step1",
+    "sync_step2",
+    "update",
+    "awareness",
+    "query_awareness",
+    "auth",
+];
+
+/// The labels of `weft_cluster_notifications_total` that occur (see `cluster_notification`).
+const CLUSTER_NOTIFICATIONS: &[(&str, &str)] = &[
+    ("update", "received"),
+    ("update", "deferred"),
+    ("awareness", "received"),
+    ("awareness", "sent"),
+    ("awareness", "failed"),
+    ("awareness", "too_large"),
+    ("awareness", "dropped"),
+];
+
+/// This build's git commit (see build.rs).
+const COMMIT: &str = env!("WEFT_BUILD_COMMIT");
+
 fn describe() {
-    describe_gauge!("weft_connections", "Open WebSocket connections.");
-    describe_gauge!(
-        "weft_documents_loaded",
-        "Documents loaded in memory (one actor each)."
-    );
-    describe_counter!(
-        "weft_messages_in_total",
-        "y-protocols messages received, by kind."
-    );
-    describe_counter!(
-        "weft_bytes_in_total",
-        Unit::Bytes,
-        "WebSocket payload bytes received."
-    );
-    describe_counter!("weft_frames_out_total", "Frames queued to clients.");
-    describe_counter!(
-        "weft_bytes_out_total",
-        Unit::Bytes,
-        "Frame bytes queued to clients."
-    );
-    describe_histogram!(
-        "weft_update_apply_seconds",
-        Unit::Seconds,
-        "Time to integrate one update."
-    );
-    describe_histogram!(
-        "weft_store_commit_seconds",
-        Unit::Seconds,
-        "Time of one store append (group commit)."
-    );
-    describe_counter!(
-        "weft_store_commit_failures_total",
-        "Store appends that failed (retried)."
-    );
-    describe_counter!(
-        "weft_committed_updates_total",
-        "Updates committed to the store."
-    );
-    describe_gauge!(
-        "weft_pending_store_bytes",
-        Unit::Bytes,
-        "Update bytes held in memory, not yet committed."
-    );
-    describe_counter!(
-        "weft_closes_total",
-        "WebSocket closes sent by the server, by close code."
-    );
-    describe_counter!(
-        "weft_refusals_total",
-        "Requests or messages refused, by reason."
-    );
-    describe_counter!("weft_compactions_total", "Log compactions, by result.");
-    describe_counter!(
-        "weft_caught_panics_total",
-        "Panics caught around yrs (the document was rebuilt)."
-    );
-    describe_counter!(
-        "weft_documents_tainted_total",
-        "Times a document held a refused write in memory and stopped serving it until rebuilt."
-    );
-    describe_counter!("weft_versions_saved_total", "Versions stored.");
-    describe_counter!(
-        "weft_version_bytes_total",
-        Unit::Bytes,
-        "Bytes stored for versions (deltas and full states)."
-    );
-    describe_counter!(
-        "weft_api_requests_total",
-        "Document API requests, by operation and status."
-    );
-    describe_counter!(
-        "weft_webhooks_total",
-        "Webhook deliveries, by event and result."
-    );
+    for f in FAMILIES {
+        let (name, help) = (
+            KeyName::from_const_str(f.name),
+            SharedString::const_str(f.help),
+        );
+        metrics::with_recorder(|r| match f.kind {
+            Counter => r.describe_counter(name, f.unit, help),
+            Gauge => r.describe_gauge(name, f.unit, help),
+            Histogram => r.describe_histogram(name, f.unit, help),
+        });
+    }
+    process().describe();
+}
+
+/// Registers `shown`'s families at zero, so they are on `/metrics` before anything happens.
+fn zero(shown: Shown) {
+    for f in FAMILIES.iter().filter(|f| f.shown == shown) {
+        match (f.name, f.kind) {
+            ("weft_build_info", _) => {
+                gauge!(f.name, "version" => env!("CARGO_PKG_VERSION"), "commit" => COMMIT).set(1.0)
+            }
+            ("weft_node_info", _) => {} // labelled with the node id, set when it joins
+            ("weft_messages_in_total", _) => {
+                for kind in MESSAGE_KINDS {
+                    counter!(f.name, "kind" => *kind).absolute(0);
+                }
+            }
+            ("weft_cluster_notifications_total", _) => {
+                for (kind, outcome) in CLUSTER_NOTIFICATIONS {
+                    counter!(f.name, "kind" => *kind, "outcome" => *outcome).absolute(0);
+                }
+            }
+            ("weft_compactions_total", _) => {
+                for result in ["ok", "error"] {
+                    counter!(f.name, "result" => result).absolute(0);
+                }
+            }
+            (_, Counter) => counter!(f.name).absolute(0),
+            (_, Gauge) => gauge!(f.name).increment(0.0),
+            (_, Histogram) => drop(histogram!(f.name)),
+        }
+    }
+}
+
+/// The process's own figures (memory, CPU, descriptors, start time), read on every scrape.
+fn process() -> &'static metrics_process::Collector {
+    static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+    PROCESS.get_or_init(metrics_process::Collector::default)
+}
+
+/// The Prometheus text of every figure: the process's read now, and the `# HELP`/`# TYPE`
+/// lines of labelled families that have no series yet.
+pub fn render(handle: &PrometheusHandle) -> String {
+    process().collect();
+    let mut out = handle.render();
+    for f in FAMILIES.iter().filter(|f| f.shown == Labelled) {
+        if !out.contains(&format!("# TYPE {} ", f.name)) {
+            let kind = match f.kind {
+                Counter => "counter",
+                Gauge => "gauge",
+                Histogram => "histogram",
+            };
+            out.push_str(&format!(
+                "# HELP {} {}\n# TYPE {} {kind}\n",
+                f.name, f.help, f.name
+            ));
+        }
+    }
+    out
+}
+
+/// The node joined a cluster: its figures are shown from now on.
+pub fn cluster_joined(node: &str) {
+    zero(InCluster);
+    gauge!("weft_node_info", "node" => node.to_string()).set(1.0);
 }
 
 pub fn connection_opened() {
@@ -205,10 +316,6 @@ pub fn webhook(event: &'static str, result: &'static str) {
     counter!("weft_webhooks_total", "event" => event, "result" => result).increment(1);
 }
 
-pub fn node_info(node: &str) {
-    gauge!("weft_node_info", "node" => node.to_string()).set(1.0);
-}
-
 pub fn cluster_members(n: usize) {
     gauge!("weft_cluster_nodes").set(n as f64);
 }
@@ -217,7 +324,8 @@ pub fn cluster_listening(on: bool) {
     gauge!("weft_cluster_listening").set(if on { 1.0 } else { 0.0 });
 }
 
-/// `kind`: `update` or `awareness`; `outcome`: `received`, `sent`, `failed`, `too_large`, `dropped` (queue full).
+/// `kind`: `update` or `awareness`; `outcome`: `received`, `deferred`, `sent`, `failed`,
+/// `too_large`, `dropped` (queue full). A new pair belongs in `CLUSTER_NOTIFICATIONS` too.
 pub fn cluster_notification(kind: &'static str, outcome: &'static str) {
     counter!("weft_cluster_notifications_total", "kind" => kind, "outcome" => outcome).increment(1);
 }

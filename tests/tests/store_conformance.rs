@@ -27,6 +27,7 @@ async fn stores() -> Vec<Under> {
         pool_size: 8,
         connect_timeout: std::time::Duration::from_secs(5),
         statement_timeout: std::time::Duration::from_secs(30),
+        sslrootcert: None,
     })
     .await
     .expect("postgres store");

@@ -16,7 +16,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use weft_crdt::DocName;
 
 use super::{
@@ -27,8 +26,10 @@ use super::{
 mod appender;
 
 mod migrate;
+pub mod tls;
 
 pub use migrate::migrate;
+pub use tls::PgTarget;
 
 /// Pool and timeout settings (from the configuration).
 #[derive(Debug, Clone)]
@@ -37,6 +38,37 @@ pub struct PgSettings {
     pub pool_size: usize,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
+    /// CA certificates (PEM) for `sslmode=verify-*`, unless the URL names its own `sslrootcert`.
+    pub sslrootcert: Option<std::path::PathBuf>,
+}
+
+impl PgSettings {
+    /// Settings for `url` with the defaults of `weft serve` (for tests and tools).
+    pub fn new(url: impl Into<String>) -> Self {
+        PgSettings {
+            url: url.into(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(15),
+            sslrootcert: None,
+        }
+    }
+
+    /// The configuration and TLS connector of every connection Weft opens to this database,
+    /// announcing itself as `application`.
+    pub fn target(&self, application: &str) -> Result<PgTarget, StoreError> {
+        let mut target = PgTarget::parse(&self.url, self.sslrootcert.as_deref())
+            .map_err(StoreError::Database)?;
+        target
+            .config
+            .connect_timeout(self.connect_timeout)
+            .options(format!(
+                "-c statement_timeout={}",
+                self.statement_timeout.as_millis()
+            ))
+            .application_name(application);
+        Ok(target)
+    }
 }
 
 pub struct PostgresStore {
@@ -67,9 +99,9 @@ fn pg_err(e: tokio_postgres::Error) -> StoreError {
         }
     };
     if retryable {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(tls::explain(&e))
     } else {
-        StoreError::Database(e.to_string())
+        StoreError::Database(tls::explain(&e))
     }
 }
 
@@ -160,20 +192,11 @@ ORDER BY kind, seq";
 impl PostgresStore {
     /// Connects, applies pending migrations, and refuses a schema newer than this binary.
     pub async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = settings
-            .url
-            .parse()
-            .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}")))?;
-        config.connect_timeout(settings.connect_timeout);
-        config.options(format!(
-            "-c statement_timeout={}",
-            settings.statement_timeout.as_millis()
-        ));
-        config.application_name("weft");
-        migrate(&config).await?;
+        let target = settings.target("weft")?;
+        migrate(&target).await?;
         let manager = Manager::from_config(
-            config,
-            NoTls,
+            target.config,
+            target.tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -78,6 +78,15 @@ pub struct OwnPg {
 
 impl OwnPg {
     pub fn start() -> OwnPg {
+        OwnPg::start_with(&[])
+    }
+
+    /// With ssl=on and a `hostssl`-only pg_hba.conf: `certs` holds server.crt and server.key.
+    pub fn start_tls(certs: &Path) -> OwnPg {
+        OwnPg::start_with(&[std::ffi::OsStr::new("--ssl"), certs.as_os_str()])
+    }
+
+    fn start_with(extra: &[&std::ffi::OsStr]) -> OwnPg {
         let dir = tempfile::tempdir().expect("tempdir");
         // The server runs as `postgres` (it refuses root): let it reach its folder.
         std::fs::set_permissions(
@@ -88,6 +97,7 @@ impl OwnPg {
         let out = Command::new(script())
             .arg("start")
             .arg(dir.path().join("pg"))
+            .args(extra)
             .output()
             .expect("run pg-test-server.sh");
         assert!(

@@ -1,9 +1,7 @@
 //! The PostgreSQL schema: the SQL files in `migrations/`, embedded in the binary and applied by
 //! refinery under an advisory lock, so nodes starting together migrate once.
 
-use tokio_postgres::NoTls;
-
-use super::COMPACT_LOCK_NS;
+use super::{tls, PgTarget, COMPACT_LOCK_NS};
 use crate::store::StoreError;
 
 mod embedded_migrations {
@@ -11,11 +9,18 @@ mod embedded_migrations {
 }
 
 /// Applies the embedded migrations on a dedicated connection.
-pub async fn migrate(config: &tokio_postgres::Config) -> Result<usize, StoreError> {
-    let (mut client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
+pub async fn migrate(target: &PgTarget) -> Result<usize, StoreError> {
+    let (mut client, connection) =
+        target
+            .config
+            .connect(target.tls.clone())
+            .await
+            .map_err(|e| {
+                StoreError::Database(format!(
+                    "cannot connect to PostgreSQL: {}",
+                    tls::explain(&e)
+                ))
+            })?;
     let conn_task = tokio::spawn(connection);
     // Nodes of a cluster often start together: one migrates, the others wait for it and then
     // find nothing left to do (refinery alone would race on its own bookkeeping table).
