@@ -67,6 +67,7 @@ pub mod hocuspocus;
 pub mod hooks;
 pub mod http;
 pub mod metrics;
+pub mod offline;
 pub mod store;
 pub mod tls;
 pub mod webhooks;
