@@ -3,9 +3,12 @@
 //! (`weft_crdt::content::convert`); an import is one update appended to the document's log, and
 //! a replace first stores a version of what it replaces.
 //!
-//! A running server keeps loaded documents in memory: what an offline import writes reaches
-//! its open editors only when the document is next loaded. With a server running, the REST API
-//! (`PUT /api/v1/documents/NAME/content`) is the way to write live.
+//! A running server keeps loaded documents in memory, so an import into the embedded store is
+//! refused while a server holds it (see `store::dir_lock`): the REST API
+//! (`PUT /api/v1/documents/NAME/content`) is the way to write then, and it shows the change to
+//! open editors at once. PostgreSQL has no such lock: import offline only while no server has
+//! the document open (a server compacts from its own copy and would fold the entry away), and
+//! use the REST API otherwise. An export only reads and works beside a running server.
 
 use std::path::PathBuf;
 
@@ -85,7 +88,9 @@ pub struct ImportArgs {
 
 /// Opens the store, turning "locked" into what to do about it.
 async fn open(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    crate::open_store(args).await.map_err(|e| locked_hint(args, e.to_string()))
+    crate::open_store(args)
+        .await
+        .map_err(|e| locked_hint(args, e.to_string()))
 }
 
 fn locked_hint(args: &StoreArgs, error: String) -> anyhow::Error {
@@ -164,6 +169,19 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
     } else {
         Mode::Replace
     };
+    // Never beside a running server on the same embedded store (see store::dir_lock).
+    let _dir_lock = match &store_args.database_url {
+        None => Some(
+            crate::store::dir_lock::lock(&store_args.data_dir).map_err(|e| {
+                anyhow::anyhow!(
+                "{e}: stop it, or import through its REST API instead, which also shows the change \
+                 to open editors at once: curl -X PUT --data-binary @FILE \
+                 'http://HOST:PORT/api/v1/documents/NAME/content?type=markdown'"
+            )
+            })?,
+        ),
+        Some(_) => None,
+    };
     runtime()?.block_on(async {
         let store = open(store_args).await?;
         let fail = |e| store_error(store_args, e);
@@ -207,9 +225,9 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
             "{} {:?}{}",
             if created { "created" } else { "updated" },
             name.as_str(),
-            if store_args.database_url.is_none() {
-                " (a weft server running on this data dir shows it once the document is next loaded; \
-                 use PUT /api/v1/documents/NAME/content to edit live)"
+            if store_args.database_url.is_some() {
+                " (while weft servers run, import through their REST API instead: \
+                 PUT /api/v1/documents/NAME/content)"
             } else {
                 ""
             }
