@@ -85,7 +85,10 @@ fn any_markdown_is_stable_after_one_trip() {
         // The same document through HTML.
         let html = through_yjs(&once, Format::Markdown, Format::Html);
         let back = through_yjs(&html, Format::Html, Format::Markdown);
-        assert_eq!(once, back, "markdown → html → markdown differs for {md:?} (html {html})");
+        assert_eq!(
+            once, back,
+            "markdown → html → markdown differs for {md:?} (html {html})"
+        );
     }
 }
 
@@ -147,7 +150,14 @@ fn unknown_nodes_and_marks_keep_their_text() {
         ]},
         {"type": "widget", "attrs": {"label": "a widget"}},
     ]});
-    import(&doc, "default", Format::ProseMirror, &pm.to_string(), Mode::Replace).expect("import");
+    import(
+        &doc,
+        "default",
+        Format::ProseMirror,
+        &pm.to_string(),
+        Mode::Replace,
+    )
+    .expect("import");
     assert_eq!(export_json(&doc, "default").expect("json"), pm);
     assert_eq!(
         export(&doc, "default", Format::Markdown).expect("md"),
@@ -177,10 +187,17 @@ fn bad_prosemirror_json_is_refused_with_its_path() {
     let bad = json!({"type": "doc", "content": [{"type": "paragraph", "content": [
         {"type": "text", "text": "a", "marks": [{"type": 5}]}
     ]}]});
-    let e = import(&doc, "default", Format::ProseMirror, &bad.to_string(), Mode::Replace)
-        .unwrap_err();
+    let e = import(
+        &doc,
+        "default",
+        Format::ProseMirror,
+        &bad.to_string(),
+        Mode::Replace,
+    )
+    .unwrap_err();
     assert!(
-        e.to_string().contains("content[0].content[0].marks[0].type"),
+        e.to_string()
+            .contains("content[0].content[0].marks[0].type"),
         "{e}"
     );
     let e = import(&doc, "default", Format::ProseMirror, "{", Mode::Replace).unwrap_err();
@@ -192,7 +209,10 @@ fn text_roots_are_not_rich_text() {
     let doc = Doc::new();
     import(&doc, "notes", Format::Text, "plain", Mode::Replace).expect("text");
     import(&doc, "notes", Format::Text, " more", Mode::Append).expect("text");
-    assert_eq!(export(&doc, "notes", Format::Text).expect("text"), "plain more");
+    assert_eq!(
+        export(&doc, "notes", Format::Text).expect("text"),
+        "plain more"
+    );
     assert!(export(&doc, "notes", Format::Markdown).is_err());
     assert!(import(&doc, "notes", Format::Html, "<p>x</p>", Mode::Replace).is_err());
     assert!(export(&doc, "missing", Format::Markdown).is_err());

@@ -52,7 +52,10 @@ fn import_then_export_every_format() {
     // The whole state as an update, into another document.
     let update = dir.path().join("notes.bin");
     let update = update.to_str().expect("path");
-    ok(weft(&data, &["export", "notes", "--type", "update", "-o", update]));
+    ok(weft(
+        &data,
+        &["export", "notes", "--type", "update", "-o", update],
+    ));
     ok(weft(&data, &["import", "copy", update, "--type", "update"]));
     assert_eq!(
         ok(weft(&data, &["export", "copy", "--type", "markdown"])),
@@ -60,12 +63,24 @@ fn import_then_export_every_format() {
     );
 
     // Append, then replace (which keeps a version of what it replaced).
-    ok(weft(&data, &["import", "notes", md, "--type", "markdown", "--append"]));
+    ok(weft(
+        &data,
+        &["import", "notes", md, "--type", "markdown", "--append"],
+    ));
     let twice = ok(weft(&data, &["export", "notes", "--type", "markdown"]));
     assert_eq!(twice.matches("# Notes").count(), 2);
     let html = dir.path().join("in.html");
     std::fs::write(&html, "<p>replaced</p>").expect("write");
-    ok(weft(&data, &["import", "notes", html.to_str().expect("path"), "--type", "html"]));
+    ok(weft(
+        &data,
+        &[
+            "import",
+            "notes",
+            html.to_str().expect("path"),
+            "--type",
+            "html",
+        ],
+    ));
     assert_eq!(
         ok(weft(&data, &["export", "notes", "--type", "markdown"])),
         "replaced\n"

@@ -240,7 +240,9 @@ fn walk(node: NodeRef<Dom>, marks: &[Mark], pre: bool, out: &mut Vec<Node>) {
                 }
                 "taskList"
             } else if name == "ol" {
-                let start = attr("start").and_then(|s| s.parse::<u64>().ok()).unwrap_or(1);
+                let start = attr("start")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(1);
                 attrs.insert("start".into(), json!(start));
                 "orderedList"
             } else {
@@ -272,9 +274,9 @@ fn walk(node: NodeRef<Dom>, marks: &[Mark], pre: bool, out: &mut Vec<Node>) {
             out.push(block(kind, attrs, tidy::blocks(inner)));
         }
         "pre" => {
-            let code = node.children().find(
-                |c| matches!(c.value(), Dom::Element(e) if e.name() == "code"),
-            );
+            let code = node
+                .children()
+                .find(|c| matches!(c.value(), Dom::Element(e) if e.name() == "code"));
             let class = code
                 .and_then(|c| c.value().as_element().and_then(|e| e.attr("class")))
                 .or_else(|| el.attr("class"))
@@ -312,9 +314,7 @@ fn walk(node: NodeRef<Dom>, marks: &[Mark], pre: bool, out: &mut Vec<Node>) {
         "strong" | "b" => walk_children(node, &with(mark("bold", Map::new())), pre, out),
         "em" | "i" => walk_children(node, &with(mark("italic", Map::new())), pre, out),
         "u" => walk_children(node, &with(mark("underline", Map::new())), pre, out),
-        "s" | "strike" | "del" => {
-            walk_children(node, &with(mark("strike", Map::new())), pre, out)
-        }
+        "s" | "strike" | "del" => walk_children(node, &with(mark("strike", Map::new())), pre, out),
         "code" => walk_children(node, &with(mark("code", Map::new())), pre, out),
         "a" => {
             let mut attrs = Map::new();

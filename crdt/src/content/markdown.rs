@@ -66,7 +66,8 @@ pub fn parse(src: &str) -> Node {
             Event::SoftBreak => push_text(&mut stack, " ", &marks),
             Event::HardBreak => {
                 if let Some(top) = stack.last_mut() {
-                    top.content.push(Node::element("hardBreak", Map::new(), Vec::new()));
+                    top.content
+                        .push(Node::element("hardBreak", Map::new(), Vec::new()));
                 }
             }
             Event::Rule => {
@@ -286,10 +287,13 @@ fn block(n: &Node) -> String {
 }
 
 fn list(n: &Node) -> String {
-    let tight = n
-        .content
-        .iter()
-        .all(|item| item.content.iter().filter(|c| c.kind == "paragraph").count() <= 1);
+    let tight = n.content.iter().all(|item| {
+        item.content
+            .iter()
+            .filter(|c| c.kind == "paragraph")
+            .count()
+            <= 1
+    });
     let start = n.attr_u64("start").unwrap_or(1);
     let items: Vec<String> = n
         .content
@@ -428,10 +432,7 @@ fn inline(nodes: &[Node]) -> String {
         }
         let lead = &text[..text.len() - text.trim_start_matches(' ').len()];
         let trail = &text[text.trim_end_matches(' ').len()..];
-        let keep = open
-            .iter()
-            .take_while(|m| wanted.contains(*m))
-            .count();
+        let keep = open.iter().take_while(|m| wanted.contains(*m)).count();
         close_to(&mut out, &mut open, keep);
         out.push_str(&std::mem::take(&mut pending_space));
         out.push_str(lead);

@@ -186,7 +186,12 @@ fn parse_node(v: &Value, path: &str) -> Result<Node, InvalidJson> {
     };
     let kind = match o.get("type") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(_) => return Err(invalid(&join(path, "type"), "type must be a non-empty string")),
+        Some(_) => {
+            return Err(invalid(
+                &join(path, "type"),
+                "type must be a non-empty string",
+            ))
+        }
         None => return Err(invalid(&join(path, "type"), "a node needs a type")),
     };
     if kind == "text" {
@@ -220,8 +225,7 @@ fn parse_node(v: &Value, path: &str) -> Result<Node, InvalidJson> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(invalid(&join(path, "content"), "content must be an array")),
     };
-    if o.contains_key("marks") && !matches!(o.get("marks"), Some(Value::Array(a)) if a.is_empty())
-    {
+    if o.contains_key("marks") && !matches!(o.get("marks"), Some(Value::Array(a)) if a.is_empty()) {
         return Err(invalid(
             &join(path, "marks"),
             "only text nodes carry marks here",
@@ -257,7 +261,9 @@ pub fn fragment_json<T: ReadTxn>(txn: &T, fragment: &XmlFragmentRef) -> Value {
         .children(txn)
         .map(|child| match child {
             XmlOut::Element(e) => element_node(txn, &e).to_json(),
-            XmlOut::Text(t) => Value::Array(text_nodes(txn, &t).iter().map(Node::to_json).collect()),
+            XmlOut::Text(t) => {
+                Value::Array(text_nodes(txn, &t).iter().map(Node::to_json).collect())
+            }
             XmlOut::Fragment(_) => Value::Array(Vec::new()),
         })
         .collect();
@@ -366,19 +372,26 @@ fn text_nodes<T: ReadTxn>(txn: &T, t: &XmlTextRef) -> Vec<Node> {
 /// Writes `nodes` into `fragment` from child index `at`, the way y-prosemirror would: elements
 /// with their non-null attributes, each run of text nodes as one `Y.XmlText`.
 pub fn write(txn: &mut TransactionMut, fragment: &XmlFragmentRef, at: u32, nodes: &[Node]) {
-    let mut index = at;
-    for group in groups(nodes) {
+    write_children(txn, fragment, at, nodes);
+}
+
+fn write_children<P: XmlFragment>(txn: &mut TransactionMut, parent: &P, at: u32, nodes: &[Node]) {
+    for (index, group) in (at..).zip(groups(nodes)) {
         match group {
             Group::Element(n) => {
-                let e = fragment.insert(txn, index, XmlElementPrelim::empty(n.kind.as_str()));
-                fill_element(txn, &e, n);
+                let e = parent.insert(txn, index, XmlElementPrelim::empty(n.kind.as_str()));
+                for (k, v) in &n.attrs {
+                    if !v.is_null() {
+                        e.insert_attribute(txn, k.as_str(), json_any(v));
+                    }
+                }
+                write_children(txn, &e, 0, &n.content);
             }
             Group::Text(run) => {
-                let t = fragment.insert(txn, index, XmlTextPrelim::new(""));
+                let t = parent.insert(txn, index, XmlTextPrelim::new(""));
                 fill_text(txn, &t, run);
             }
         }
-        index += 1;
     }
 }
 
@@ -407,28 +420,6 @@ fn groups(nodes: &[Node]) -> Vec<Group<'_>> {
 
 fn json_any(v: &Value) -> Any {
     serde_json::from_value(v.clone()).unwrap_or(Any::Null)
-}
-
-fn fill_element(txn: &mut TransactionMut, e: &XmlElementRef, n: &Node) {
-    for (k, v) in &n.attrs {
-        if !v.is_null() {
-            e.insert_attribute(txn, k.as_str(), json_any(v));
-        }
-    }
-    let mut index = 0;
-    for group in groups(&n.content) {
-        match group {
-            Group::Element(c) => {
-                let child = e.insert(txn, index, XmlElementPrelim::empty(c.kind.as_str()));
-                fill_element(txn, &child, c);
-            }
-            Group::Text(run) => {
-                let t = e.insert(txn, index, XmlTextPrelim::new(""));
-                fill_text(txn, &t, run);
-            }
-        }
-        index += 1;
-    }
 }
 
 /// Length of `s` in the document's offset unit.

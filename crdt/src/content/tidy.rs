@@ -41,7 +41,10 @@ fn lift_images(n: Node) -> Vec<Node> {
             .iter()
             .all(|c| c.kind == "image" || c.text.as_deref().is_some_and(|t| t.trim().is_empty()));
     if only_images {
-        n.content.into_iter().filter(|c| c.kind == "image").collect()
+        n.content
+            .into_iter()
+            .filter(|c| c.kind == "image")
+            .collect()
     } else {
         vec![n]
     }

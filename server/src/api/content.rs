@@ -139,7 +139,15 @@ pub async fn put(
 ) -> HttpResponse {
     finish(
         "put_content",
-        import(req, query.into_inner(), body, &registry, &gate, Mode::Replace).await,
+        import(
+            req,
+            query.into_inner(),
+            body,
+            &registry,
+            &gate,
+            Mode::Replace,
+        )
+        .await,
     )
 }
 
@@ -164,6 +172,14 @@ pub async fn post(
 ) -> HttpResponse {
     finish(
         "post_content",
-        import(req, query.into_inner(), body, &registry, &gate, Mode::Append).await,
+        import(
+            req,
+            query.into_inner(),
+            body,
+            &registry,
+            &gate,
+            Mode::Append,
+        )
+        .await,
     )
 }

@@ -366,9 +366,9 @@ pub(crate) async fn render(doc: yrs::Doc, query: &ContentQuery) -> ApiResult<Htt
                 .body(text))
         }
         Some(rich @ ("prosemirror" | "markdown" | "html")) => {
-            let format = rich.parse().map_err(|e: String| {
-                problem(StatusCode::BAD_REQUEST, "invalid-type", &e)
-            })?;
+            let format = rich
+                .parse()
+                .map_err(|e: String| problem(StatusCode::BAD_REQUEST, "invalid-type", &e))?;
             super::content::export(doc, format, query.key.clone()).await
         }
         Some(other) => Err(problem(
