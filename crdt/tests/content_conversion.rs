@@ -45,7 +45,10 @@ const CANONICAL: &[&str] = &[
     "\\# not a heading\n",
     "1\\. not a list\n",
     "Mixed **bold [link](https://l.test)** end\n",
-    "`` code with ` tick ``\n",
+    "``code with ` tick``\n",
+    "`` `tick first ``\n",
+    "- a\n\n* b\n",
+    "1. a\n\n1) b\n",
     "Text ~~struck *and italic*~~ done\n",
 ];
 

@@ -176,9 +176,9 @@ fn inline_of(el: NodeRef<Dom>, marks: &[Mark]) -> Vec<Node> {
     walk_children(el, marks, false, &mut parts);
     let mut flat = Vec::new();
     for p in parts {
-        if tidy::is_inline(&p) {
+        if tidy::is_inline(&p) || p.kind == "image" {
             flat.push(p);
-        } else if p.kind != "image" {
+        } else {
             flat.extend(p.content.into_iter().filter(tidy::is_inline));
         }
     }

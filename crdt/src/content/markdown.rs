@@ -217,6 +217,8 @@ fn blocks(nodes: &[Node], tight: bool) -> String {
     let sep = if tight { "\n" } else { "\n\n" };
     let mut parts: Vec<String> = Vec::new();
     let mut inline_run: Vec<Node> = Vec::new();
+    let mut prev: Option<&Node> = None;
+    let mut alt = false;
     for n in nodes {
         if tidy::is_inline(n) || (!is_known_block(&n.kind) && n.content.iter().all(tidy::is_inline))
         {
@@ -231,7 +233,14 @@ fn blocks(nodes: &[Node], tight: bool) -> String {
         if !inline_run.is_empty() {
             parts.push(inline(&std::mem::take(&mut inline_run)));
         }
-        parts.push(block(n));
+        // Two lists in a row would read as one: the second one takes the other marker.
+        let same_list = |a: &str, b: &str| {
+            let bullet = |k: &str| matches!(k, "bulletList" | "taskList");
+            (bullet(a) && bullet(b)) || (a == "orderedList" && b == "orderedList")
+        };
+        alt = !alt && prev.is_some_and(|p: &Node| same_list(&p.kind, &n.kind));
+        parts.push(if alt { list(n, true) } else { block(n) });
+        prev = Some(n);
     }
     if !inline_run.is_empty() {
         parts.push(inline(&inline_run));
@@ -278,7 +287,7 @@ fn block(n: &Node) -> String {
                 format!("{fence}{language}\n{text}\n{fence}")
             }
         }
-        "bulletList" | "orderedList" | "taskList" => list(n),
+        "bulletList" | "orderedList" | "taskList" => list(n, false),
         "horizontalRule" => "***".into(),
         "image" => image(n),
         // An unknown node with block children: its children in place.
@@ -286,7 +295,8 @@ fn block(n: &Node) -> String {
     }
 }
 
-fn list(n: &Node) -> String {
+/// A list; `alt`: with the other marker (`*`, `1)`), after a list of the same kind.
+fn list(n: &Node, alt: bool) -> String {
     let tight = n.content.iter().all(|item| {
         item.content
             .iter()
@@ -301,11 +311,13 @@ fn list(n: &Node) -> String {
         .enumerate()
         .map(|(i, item)| {
             let marker = match n.kind.as_str() {
-                "orderedList" => format!("{}. ", start + i as u64),
+                "orderedList" => format!("{}{} ", start + i as u64, if alt { ")" } else { "." }),
                 "taskList" => {
                     let checked = item.attrs.get("checked") == Some(&Value::Bool(true));
-                    format!("- [{}] ", if checked { "x" } else { " " })
+                    let bullet = if alt { "*" } else { "-" };
+                    format!("{bullet} [{}] ", if checked { "x" } else { " " })
                 }
+                _ if alt => "* ".into(),
                 _ => "- ".into(),
             };
             let body = blocks(&item.content, tight);
