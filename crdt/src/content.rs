@@ -1,6 +1,8 @@
 //! A document's content as plain data: each root type rendered as JSON (for the HTTP API and
 //! webhooks), as plain text, and the edit that makes one document's content equal to another's
-//! (restoring a version).
+//! (restoring a version). Rich text (a y-prosemirror `Y.XmlFragment`) converts to and from
+//! ProseMirror JSON ([`prosemirror`], the hub), Markdown ([`markdown`]) and HTML ([`html`]);
+//! [`convert`] puts them together for one root type.
 //!
 //! Root types arrive from updates without a declared type (a client says "text" only by how it
 //! reads them), so a root's kind is inferred from what it holds, the way Yjs clients would see
@@ -14,8 +16,14 @@ use yrs::types::xml::{XmlDeltaPrelim, XmlIn, XmlOut};
 use yrs::types::{AsPrelim, Delta};
 use yrs::{Any, Doc, In, Out, ReadTxn, Transact, XmlElementPrelim, XmlFragment};
 
+pub mod convert;
+pub mod html;
+pub mod markdown;
+pub mod prosemirror;
 mod restore;
+mod tidy;
 
+pub use convert::{ConvertError, Format, Mode};
 pub use restore::{plan, Targets};
 
 /// What a root type holds, as far as its content tells.

@@ -41,6 +41,10 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Print a signed access token (needs WEFT_AUTH_SECRET), e.g. `weft token --doc notes/* --access read --ttl 1h`.
     Token(crate::access::TokenArgs),
+    /// Print or save a document's content from the store, without a server: `weft export notes --type markdown -o notes.md`.
+    Export(crate::offline::ExportArgs),
+    /// Write a file into a document in the store, without a server: `weft import notes notes.md --type markdown [--append]`.
+    Import(crate::offline::ImportArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]

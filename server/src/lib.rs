@@ -67,6 +67,7 @@ pub mod hocuspocus;
 pub mod hooks;
 pub mod http;
 pub mod metrics;
+pub mod offline;
 pub mod store;
 pub mod tls;
 pub mod webhooks;
@@ -135,6 +136,13 @@ pub async fn run(
     let tls = args.tls.server_config()?;
     // Before the store opens, so what it records at start-up is kept.
     let prometheus = metrics::install();
+    // One server per embedded store folder (see store::dir_lock); held until `run` returns.
+    let _dir_lock = match &args.store.database_url {
+        None => Some(store::dir_lock::lock(&args.store.data_dir).map_err(|e| {
+            ServeError::Config(format!("{e}: stop it, or give this one another --data-dir"))
+        })?),
+        Some(_) => None,
+    };
     let weft = Weft::builder().settings(args.clone()).build().await?;
     let web_dir = args.web_dir.clone();
     let addr = listener.local_addr()?;

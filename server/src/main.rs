@@ -19,6 +19,8 @@ fn main() -> anyhow::Result<()> {
             println!("{}", weft::access::mint_token(args)?);
             return Ok(());
         }
+        Some(Command::Export(args)) => return weft::offline::export(args),
+        Some(Command::Import(args)) => return weft::offline::import(args),
         Some(Command::Serve(_)) | None => {}
     }
     let args = cli.serve_args();

@@ -67,10 +67,12 @@ pub struct ListQuery {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ContentQuery {
-    /// `text` for the plain text of one root type (with `key`); default: every root as JSON.
+    /// `text` for the plain text of one root type (with `key`); `prosemirror`, `markdown` or
+    /// `html` for a y-prosemirror / Tiptap `Y.XmlFragment` (`key`, default `default`);
+    /// default: every root as JSON.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// The root type for `type=text`.
+    /// The root type for `type=text` (required) and the rich formats (default `default`).
     pub key: Option<String>,
 }
 
@@ -125,7 +127,7 @@ pub(crate) async fn existing(
 }
 
 /// Applies `update` through the document's actor (committed and broadcast like a client's).
-async fn apply(registry: &Registry, name: &DocName, update: &[u8]) -> ApiResult<bool> {
+pub(crate) async fn apply(registry: &Registry, name: &DocName, update: &[u8]) -> ApiResult<bool> {
     // Decoded per attempt: a `yrs::Update` cannot be cloned.
     decode_update(update).map_err(|e| invalid_update(&e.to_string()))?;
     ask(registry, name, |doc| async move {
@@ -363,23 +365,31 @@ pub(crate) async fn render(doc: yrs::Doc, query: &ContentQuery) -> ApiResult<Htt
                 .content_type("text/plain; charset=utf-8")
                 .body(text))
         }
+        Some(rich @ ("prosemirror" | "markdown" | "html")) => {
+            let format = rich
+                .parse()
+                .map_err(|e: String| problem(StatusCode::BAD_REQUEST, "invalid-type", &e))?;
+            super::content::export(doc, format, query.key.clone()).await
+        }
         Some(other) => Err(problem(
             StatusCode::BAD_REQUEST,
             "invalid-type",
-            &format!("type must be json or text, not {other:?}"),
+            &format!("type must be json, text, prosemirror, markdown or html, not {other:?}"),
         )
         .into()),
     }
 }
 
 /// The document's content: each root type by name (text as a string, map as an object, array
-/// as a list, XML fragment as a list of `{tag, attributes, children}` / `{text}` nodes), or
-/// one root's plain text.
+/// as a list, XML fragment as a list of `{tag, attributes, children}` / `{text}` nodes), one
+/// root's plain text, or a Tiptap / y-prosemirror field as ProseMirror JSON (equal to
+/// y-prosemirror's `yXmlFragmentToProsemirrorJSON`), Markdown or HTML.
 #[utoipa::path(get, path = "/api/v1/documents/{name}/content", tag = "documents", operation_id = "get_content",
     params(("name" = String, Path, description = "Document name (a `/` as `%2F`)"), ContentQuery),
     responses(
-        (status = 200, description = "Content as JSON (or text/plain with type=text)", body = Object),
+        (status = 200, description = "Content as JSON (text/plain with type=text, text/markdown with type=markdown, text/html with type=html)", body = Object),
         (status = 404, description = "No such document or root", body = Problem),
+        (status = 409, description = "The root type holds another kind of content than the type asks for", body = Problem),
     ))]
 pub async fn content(
     req: HttpRequest,

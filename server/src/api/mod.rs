@@ -4,12 +4,15 @@
 //!
 //! - [`documents`]: create, list, metadata, delete, content as JSON or text, state as a Yjs
 //!   update, apply an update.
+//! - [`content`]: a Tiptap field as ProseMirror JSON, Markdown or HTML, and content written
+//!   from those (or plain text) as one live edit.
 //! - [`versions`]: list, take, read and restore versions.
 //!
 //! A document name is one path segment: a `/` in it is sent as `%2F`. Every write goes through
 //! the document's actor, exactly like a WebSocket client's update: committed first, then
 //! broadcast to live sessions. Reads answer with what is committed.
 
+pub mod content;
 pub mod documents;
 pub mod versions;
 
@@ -64,6 +67,8 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
             "/documents/{name}/content",
             web::get().to(documents::content),
         )
+        .route("/documents/{name}/content", web::put().to(content::put))
+        .route("/documents/{name}/content", web::post().to(content::post))
         .route(
             "/documents/{name}/update",
             web::get().to(documents::get_update),
@@ -104,6 +109,8 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
         documents::meta,
         documents::delete,
         documents::content,
+        content::put,
+        content::post,
         documents::get_update,
         documents::post_update,
         versions::list,
@@ -156,7 +163,7 @@ pub struct Problem {
     /// Stable: `document-not-found`, `document-exists`, `invalid-name`, `invalid-update`,
     /// `invalid-json`, `document-too-large`, `version-not-found`, `read-only-token`,
     /// `token-required`, `token-invalid`, `token-expired`, `document-not-allowed`,
-    /// `unavailable`, `store-error`.
+    /// `unavailable`, `store-error`, `invalid-content`, `wrong-root-type`, `root-not-found`.
     pub code: String,
     pub detail: String,
 }

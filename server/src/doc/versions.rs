@@ -198,7 +198,7 @@ impl VersionJob {
 
 /// Stores one version: a delta against the newest stored one (or the full state), retried if
 /// another writer stored a version meanwhile.
-async fn save(
+pub(crate) async fn save(
     store: &dyn Store,
     name: &DocName,
     state: Vec<u8>,

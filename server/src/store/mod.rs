@@ -6,6 +6,7 @@
 //! [`postgres::PostgresStore`] (`DATABASE_URL`). Both keep the same promise: `append` returns
 //! only once the updates are durable.
 
+pub mod dir_lock;
 pub mod embedded;
 #[cfg(test)]
 pub mod fake;

@@ -1,0 +1,525 @@
+//! Markdown (CommonMark with GFM task lists and strikethrough) to and from the ProseMirror
+//! hub. Parsing is pulldown-cmark's; writing follows prosemirror-markdown's choices (`*` for
+//! italic, `**` bold, `~~` strike, `<u>` underline, fenced code blocks, `-` bullets), so that
+//! Markdown written here reads back to the same document.
+//!
+//! Nodes and marks Markdown cannot say (unknown ones) are written as their text.
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use serde_json::{json, Map, Value};
+
+use super::prosemirror::{Mark, Node};
+use super::tidy;
+
+// ---- Markdown → Node ----
+
+/// Parses Markdown into a ProseMirror document (Tiptap node and mark names).
+pub fn parse(src: &str) -> Node {
+    let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut stack: Vec<Node> = vec![Node::doc(Vec::new())];
+    let mut marks: Vec<Mark> = Vec::new();
+    for event in Parser::new_ext(src, options) {
+        match event {
+            Event::Start(tag) => match tag {
+                Tag::Emphasis => marks.push(mark("italic", Map::new())),
+                Tag::Strong => marks.push(mark("bold", Map::new())),
+                Tag::Strikethrough => marks.push(mark("strike", Map::new())),
+                Tag::Link {
+                    dest_url, title, ..
+                } => {
+                    let mut attrs = Map::new();
+                    attrs.insert("href".into(), json!(dest_url.to_string()));
+                    if !title.is_empty() {
+                        attrs.insert("title".into(), json!(title.to_string()));
+                    }
+                    marks.push(mark("link", attrs));
+                }
+                other => stack.push(open(other)),
+            },
+            Event::End(end) => match end {
+                TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link => {
+                    marks.pop();
+                }
+                _ => {
+                    let node = close(stack.pop().unwrap_or_default());
+                    if let Some(parent) = stack.last_mut() {
+                        parent.content.push(node);
+                    }
+                }
+            },
+            Event::Text(t) => push_text(&mut stack, &t, &marks),
+            Event::Code(t) => {
+                let mut with_code = marks.clone();
+                with_code.push(mark("code", Map::new()));
+                push_text(&mut stack, &t, &with_code);
+            }
+            Event::InlineHtml(h) => match h.trim() {
+                "<u>" => marks.push(mark("underline", Map::new())),
+                "</u>" => {
+                    if let Some(i) = marks.iter().rposition(|m| m.kind == "underline") {
+                        marks.remove(i);
+                    }
+                }
+                other => push_text(&mut stack, other, &marks),
+            },
+            Event::Html(h) => push_text(&mut stack, h.trim_end_matches('\n'), &marks),
+            Event::SoftBreak => push_text(&mut stack, " ", &marks),
+            Event::HardBreak => {
+                if let Some(top) = stack.last_mut() {
+                    top.content
+                        .push(Node::element("hardBreak", Map::new(), Vec::new()));
+                }
+            }
+            Event::Rule => {
+                if let Some(top) = stack.last_mut() {
+                    top.content
+                        .push(Node::element("horizontalRule", Map::new(), Vec::new()));
+                }
+            }
+            Event::TaskListMarker(checked) => {
+                if let Some(item) = stack.iter_mut().rev().find(|n| n.kind == "listItem") {
+                    item.kind = "taskItem".into();
+                    item.attrs.insert("checked".into(), json!(checked));
+                }
+            }
+            // Not enabled: footnotes, math, tables, metadata.
+            _ => {}
+        }
+    }
+    let mut doc = stack.into_iter().next().unwrap_or_default();
+    doc.content = tidy::blocks(doc.content);
+    doc
+}
+
+fn mark(kind: &str, attrs: Map<String, Value>) -> Mark {
+    Mark {
+        kind: kind.into(),
+        attrs,
+    }
+}
+
+fn push_text(stack: &mut [Node], text: &str, marks: &[Mark]) {
+    if text.is_empty() {
+        return;
+    }
+    if let Some(top) = stack.last_mut() {
+        if top.kind == "codeBlock" {
+            top.content.push(Node::text(text, Vec::new()));
+        } else {
+            top.content.push(Node::text(text, marks.to_vec()));
+        }
+    }
+}
+
+fn open(tag: Tag) -> Node {
+    let mut attrs = Map::new();
+    let kind = match tag {
+        Tag::Paragraph => "paragraph",
+        Tag::Heading { level, .. } => {
+            let n = match level {
+                HeadingLevel::H1 => 1,
+                HeadingLevel::H2 => 2,
+                HeadingLevel::H3 => 3,
+                HeadingLevel::H4 => 4,
+                HeadingLevel::H5 => 5,
+                HeadingLevel::H6 => 6,
+            };
+            attrs.insert("level".into(), json!(n));
+            "heading"
+        }
+        Tag::BlockQuote(_) => "blockquote",
+        Tag::CodeBlock(kind) => {
+            let language = match kind {
+                CodeBlockKind::Fenced(info) => info
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_string)
+                    .unwrap_or_default(),
+                CodeBlockKind::Indented => String::new(),
+            };
+            if !language.is_empty() {
+                attrs.insert("language".into(), json!(language));
+            }
+            "codeBlock"
+        }
+        Tag::List(Some(start)) => {
+            attrs.insert("start".into(), json!(start));
+            "orderedList"
+        }
+        Tag::List(None) => "bulletList",
+        Tag::Item => "listItem",
+        Tag::Image {
+            dest_url, title, ..
+        } => {
+            attrs.insert("src".into(), json!(dest_url.to_string()));
+            if !title.is_empty() {
+                attrs.insert("title".into(), json!(title.to_string()));
+            }
+            "image"
+        }
+        // HTML blocks become paragraphs of their text; the rest is not enabled.
+        _ => "paragraph",
+    };
+    Node::element(kind, attrs, Vec::new())
+}
+
+/// Finishes a node whose end tag was read.
+fn close(mut n: Node) -> Node {
+    match n.kind.as_str() {
+        "codeBlock" => {
+            let mut text = n.text_content();
+            if text.ends_with('\n') {
+                text.pop();
+            }
+            n.content = if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![Node::text(text, Vec::new())]
+            };
+        }
+        "image" => {
+            let alt = n.text_content();
+            if !alt.is_empty() {
+                n.attrs.insert("alt".into(), json!(alt));
+            }
+            n.content.clear();
+        }
+        "listItem" | "taskItem" | "blockquote" => n.content = tidy::blocks(n.content),
+        "bulletList" | "orderedList" => {
+            if n.content.iter().any(|c| c.kind == "taskItem") {
+                n.kind = "taskList".into();
+                n.attrs.clear();
+                for item in &mut n.content {
+                    item.kind = "taskItem".into();
+                    item.attrs.entry("checked").or_insert(json!(false));
+                }
+            }
+        }
+        _ => n.content = tidy::inline(n.content, true),
+    }
+    n
+}
+
+// ---- Node → Markdown ----
+
+/// Writes a ProseMirror document as Markdown (ending with one newline, or empty).
+pub fn render(doc: &Node) -> String {
+    let out = blocks(&doc.content, false);
+    if out.is_empty() {
+        out
+    } else {
+        out + "\n"
+    }
+}
+
+/// Blocks separated by a blank line (`tight`: by a line break, inside a tight list item).
+fn blocks(nodes: &[Node], tight: bool) -> String {
+    let sep = if tight { "\n" } else { "\n\n" };
+    let mut parts: Vec<String> = Vec::new();
+    let mut inline_run: Vec<Node> = Vec::new();
+    let mut prev: Option<&Node> = None;
+    let mut alt = false;
+    for n in nodes {
+        if tidy::is_inline(n) || (!is_known_block(&n.kind) && n.content.iter().all(tidy::is_inline))
+        {
+            // Inline content at block level, or an unknown node: a paragraph of its text.
+            if is_known_block(&n.kind) || n.is_text() || n.kind == "hardBreak" {
+                inline_run.push(n.clone());
+            } else {
+                inline_run.push(Node::text(n.text_content(), Vec::new()));
+            }
+            continue;
+        }
+        if !inline_run.is_empty() {
+            parts.push(inline(&std::mem::take(&mut inline_run)));
+        }
+        // Two lists in a row would read as one: the second one takes the other marker.
+        let same_list = |a: &str, b: &str| {
+            let bullet = |k: &str| matches!(k, "bulletList" | "taskList");
+            (bullet(a) && bullet(b)) || (a == "orderedList" && b == "orderedList")
+        };
+        alt = !alt && prev.is_some_and(|p: &Node| same_list(&p.kind, &n.kind));
+        parts.push(if alt { list(n, true) } else { block(n) });
+        prev = Some(n);
+    }
+    if !inline_run.is_empty() {
+        parts.push(inline(&inline_run));
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join(sep)
+}
+
+fn is_known_block(kind: &str) -> bool {
+    matches!(
+        kind,
+        "paragraph"
+            | "heading"
+            | "blockquote"
+            | "codeBlock"
+            | "bulletList"
+            | "orderedList"
+            | "taskList"
+            | "listItem"
+            | "taskItem"
+            | "horizontalRule"
+            | "image"
+            | "doc"
+    )
+}
+
+fn block(n: &Node) -> String {
+    match n.kind.as_str() {
+        "paragraph" => inline(&n.content),
+        "heading" => {
+            let level = n.attr_u64("level").unwrap_or(1).clamp(1, 6) as usize;
+            let text = inline(&n.content).replace("\\\n", " ");
+            format!("{} {}", "#".repeat(level), text)
+        }
+        "blockquote" => prefix_lines(&blocks(&n.content, false), "> ", ">"),
+        "codeBlock" => {
+            let text = n.text_content();
+            let longest = longest_run(&text, '`');
+            let fence = "`".repeat(longest.max(2) + 1);
+            let language = n.attr_str("language").unwrap_or_default();
+            if text.is_empty() {
+                format!("{fence}{language}\n{fence}")
+            } else {
+                format!("{fence}{language}\n{text}\n{fence}")
+            }
+        }
+        "bulletList" | "orderedList" | "taskList" => list(n, false),
+        "horizontalRule" => "***".into(),
+        "image" => image(n),
+        // An unknown node with block children: its children in place.
+        _ => blocks(&n.content, false),
+    }
+}
+
+/// A list; `alt`: with the other marker (`*`, `1)`), after a list of the same kind.
+fn list(n: &Node, alt: bool) -> String {
+    let tight = n.content.iter().all(|item| {
+        item.content
+            .iter()
+            .filter(|c| c.kind == "paragraph")
+            .count()
+            <= 1
+    });
+    let start = n.attr_u64("start").unwrap_or(1);
+    let items: Vec<String> = n
+        .content
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let marker = match n.kind.as_str() {
+                "orderedList" => format!("{}{} ", start + i as u64, if alt { ")" } else { "." }),
+                "taskList" => {
+                    let checked = item.attrs.get("checked") == Some(&Value::Bool(true));
+                    let bullet = if alt { "*" } else { "-" };
+                    format!("{bullet} [{}] ", if checked { "x" } else { " " })
+                }
+                _ if alt => "* ".into(),
+                _ => "- ".into(),
+            };
+            let body = blocks(&item.content, tight);
+            let indent = if n.kind == "taskList" {
+                2
+            } else {
+                marker.len()
+            };
+            let pad = " ".repeat(indent);
+            let mut lines = body.lines();
+            let mut out = format!("{marker}{}", lines.next().unwrap_or_default());
+            for line in lines {
+                out.push('\n');
+                if !line.is_empty() {
+                    out.push_str(&pad);
+                    out.push_str(line);
+                }
+            }
+            out.trim_end().to_string()
+        })
+        .collect();
+    items.join(if tight { "\n" } else { "\n\n" })
+}
+
+fn prefix_lines(text: &str, prefix: &str, empty: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                empty.to_string()
+            } else {
+                format!("{prefix}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn longest_run(text: &str, c: char) -> usize {
+    let (mut best, mut now) = (0, 0);
+    for ch in text.chars() {
+        now = if ch == c { now + 1 } else { 0 };
+        best = best.max(now);
+    }
+    best
+}
+
+fn image(n: &Node) -> String {
+    let alt = escape(&n.attr_str("alt").unwrap_or_default(), false);
+    let src = n.attr_str("src").unwrap_or_default();
+    let src = if src.contains([' ', '(', ')']) {
+        format!("<{src}>")
+    } else {
+        src
+    };
+    match n.attr_str("title") {
+        Some(t) if !t.is_empty() => format!("![{alt}]({src} \"{}\")", t.replace('"', "\\\"")),
+        _ => format!("![{alt}]({src})"),
+    }
+}
+
+/// Marks Markdown can write, outermost first when several open at once.
+fn delimiters(m: &Mark) -> Option<(String, String)> {
+    Some(match m.kind.as_str() {
+        "bold" => ("**".into(), "**".into()),
+        "italic" => ("*".into(), "*".into()),
+        "strike" => ("~~".into(), "~~".into()),
+        "underline" => ("<u>".into(), "</u>".into()),
+        "link" => {
+            let href = m
+                .attrs
+                .get("href")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let href = if href.contains([' ', '(', ')']) {
+                format!("<{href}>")
+            } else {
+                href.to_string()
+            };
+            let close = match m.attrs.get("title").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => format!("]({href} \"{}\")", t.replace('"', "\\\"")),
+                _ => format!("]({href})"),
+            };
+            ("[".into(), close)
+        }
+        _ => return None,
+    })
+}
+
+/// Inline content: marks opened and closed as few times as they can be, spaces moved out of
+/// them (`** a**` is not bold in CommonMark).
+fn inline(nodes: &[Node]) -> String {
+    let mut out = String::new();
+    let mut open: Vec<&Mark> = Vec::new();
+    let mut pending_space = String::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let (text, wanted, code) = match &n.text {
+            Some(t) => (
+                t.replace('\n', " "),
+                n.marks
+                    .iter()
+                    .filter(|m| delimiters(m).is_some())
+                    .collect::<Vec<_>>(),
+                n.marks.iter().any(|m| m.kind == "code"),
+            ),
+            None if n.kind == "hardBreak" => {
+                close_to(&mut out, &mut open, 0);
+                out.push_str(&std::mem::take(&mut pending_space));
+                out.push_str("\\\n");
+                continue;
+            }
+            None if n.kind == "image" => (String::new(), Vec::new(), false),
+            None => (n.text_content(), Vec::new(), false),
+        };
+        if n.kind == "image" {
+            close_to(&mut out, &mut open, 0);
+            out.push_str(&std::mem::take(&mut pending_space));
+            out.push_str(&image(n));
+            continue;
+        }
+        let core = text.trim_matches(' ');
+        if core.is_empty() {
+            pending_space.push_str(&text);
+            continue;
+        }
+        let lead = &text[..text.len() - text.trim_start_matches(' ').len()];
+        let trail = &text[text.trim_end_matches(' ').len()..];
+        let keep = open.iter().take_while(|m| wanted.contains(*m)).count();
+        close_to(&mut out, &mut open, keep);
+        out.push_str(&std::mem::take(&mut pending_space));
+        out.push_str(lead);
+        // Marks to open: those that last longest go outside.
+        let mut new: Vec<&Mark> = wanted.into_iter().filter(|m| !open.contains(m)).collect();
+        let reach = |m: &Mark| {
+            nodes[i..]
+                .iter()
+                .take_while(|later| later.marks.contains(m))
+                .count()
+        };
+        new.sort_by_key(|m| std::cmp::Reverse(reach(m)));
+        for m in new {
+            if let Some((o, _)) = delimiters(m) {
+                out.push_str(&o);
+            }
+            open.push(m);
+        }
+        if code {
+            out.push_str(&code_span(core));
+        } else {
+            let at_start = out.is_empty() || out.ends_with('\n');
+            out.push_str(&escape(core, at_start));
+        }
+        pending_space = trail.to_string();
+    }
+    close_to(&mut out, &mut open, 0);
+    out
+}
+
+fn close_to(out: &mut String, open: &mut Vec<&Mark>, keep: usize) {
+    while open.len() > keep {
+        if let Some((_, c)) = open.pop().and_then(delimiters) {
+            out.push_str(&c);
+        }
+    }
+}
+
+fn code_span(text: &str) -> String {
+    let fence = "`".repeat(longest_run(text, '`') + 1);
+    if text.starts_with('`') || text.ends_with('`') {
+        format!("{fence} {text} {fence}")
+    } else {
+        format!("{fence}{text}{fence}")
+    }
+}
+
+/// Backslash-escapes what Markdown would read as syntax (`line_start`: also what would start
+/// a block there).
+fn escape(text: &str, line_start: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let escape = match c {
+            '\\' | '*' | '_' | '`' | '[' | ']' | '~' | '<' | '>' | '|' => true,
+            '&' => next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#'),
+            '!' => next == Some('['),
+            '#' | '+' | '-' | '=' => line_start && i == 0,
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    if line_start {
+        // `1. ` or `1) ` would start an ordered list.
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && matches!(chars.get(digits), Some('.') | Some(')')) {
+            let mut escaped = out[..digits].to_string();
+            escaped.push('\\');
+            escaped.push_str(&out[digits..]);
+            return escaped;
+        }
+    }
+    out
+}
