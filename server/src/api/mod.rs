@@ -5,12 +5,15 @@
 //! - [`documents`]: create, list, metadata, delete, content as JSON or text, state as a Yjs
 //!   update, apply an update.
 //! - [`versions`]: list, take, read and restore versions.
+//! - [`sessions`]: who is connected (every node), closing a document's sessions, revoking a
+//!   token (admin key).
 //!
 //! A document name is one path segment: a `/` in it is sent as `%2F`. Every write goes through
 //! the document's actor, exactly like a WebSocket client's update: committed first, then
 //! broadcast to live sessions. Reads answer with what is committed.
 
 pub mod documents;
+pub mod sessions;
 pub mod versions;
 
 use std::time::Duration;
@@ -89,6 +92,7 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
             "/documents/{name}/versions/{id}/restore",
             web::post().to(versions::restore),
         )
+        .configure(sessions::routes)
 }
 
 #[derive(OpenApi)]
@@ -111,6 +115,9 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
         versions::content,
         versions::update,
         versions::restore,
+        sessions::list,
+        sessions::close,
+        sessions::revoke,
     ),
     components(schemas(
         Problem,
@@ -123,6 +130,12 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
         versions::VersionList,
         versions::NewVersionRequest,
         versions::Restored,
+        crate::live::SessionInfo,
+        crate::live::Protocol,
+        crate::live::listing::SessionList,
+        sessions::Closed,
+        sessions::RevokeRequest,
+        sessions::Revoked,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -155,8 +168,9 @@ pub struct Problem {
     pub status: u16,
     /// Stable: `document-not-found`, `document-exists`, `invalid-name`, `invalid-update`,
     /// `invalid-json`, `document-too-large`, `version-not-found`, `read-only-token`,
-    /// `token-required`, `token-invalid`, `token-expired`, `document-not-allowed`,
-    /// `unavailable`, `store-error`.
+    /// `token-required`, `token-invalid`, `token-expired`, `token-revoked`,
+    /// `document-not-allowed`, `unavailable`, `store-error`, `admin-key-required`,
+    /// `admin-key-invalid`, `admin-key-not-configured`, `invalid-revocation`.
     pub code: String,
     pub detail: String,
 }
@@ -267,6 +281,13 @@ pub(crate) fn retry_later(mut response: HttpResponse) -> HttpResponse {
 /// The document named by the `{name}` segment, after the access check (`need` = write for
 /// calls that change it).
 pub(crate) async fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiResult<DocName> {
+    let name = name_of(req)?;
+    authorize(req, gate, ApiTarget::Doc(&name), need).await?;
+    Ok(name)
+}
+
+/// The document named by the `{name}` segment (no access check).
+pub(crate) fn name_of(req: &HttpRequest) -> ApiResult<DocName> {
     let raw = req.match_info().get("name").unwrap_or_default();
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| {
         problem(
@@ -275,10 +296,8 @@ pub(crate) async fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiR
             "document name is not UTF-8",
         )
     })?;
-    let name = DocName::parse(&decoded)
-        .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid-name", &e.to_string()))?;
-    authorize(req, gate, ApiTarget::Doc(&name), need).await?;
-    Ok(name)
+    DocName::parse(&decoded)
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid-name", &e.to_string()).into())
 }
 
 pub(crate) async fn authorize(
