@@ -283,6 +283,7 @@ impl WeftBuilder {
             cluster.clone(),
             events.clone(),
         );
+        live.load_revocations().await;
         if let Some(cluster) = cluster {
             registry.join_cluster(cluster.clone());
             cluster.start(registry.clone());
@@ -313,8 +314,8 @@ fn cluster_of(args: &ServeArgs, node: &str) -> Result<Option<Cluster>, ServeErro
     match &args.store.database_url {
         Some(url) if args.cluster.cluster => {
             let pg = crate::pg_settings(&args.store, url);
-            let cluster = Cluster::new(&pg, &args.cluster, node.to_string())
-                .map_err(ServeError::Config)?;
+            let cluster =
+                Cluster::new(&pg, &args.cluster, node.to_string()).map_err(ServeError::Config)?;
             Ok(Some(cluster))
         }
         _ => Ok(None),

@@ -334,7 +334,11 @@ impl Dispatcher {
                 return;
             }
         };
-        if let Some(http) = self.http.as_ref().filter(|_| self.wanted.contains("document.changed")) {
+        if let Some(http) = self
+            .http
+            .as_ref()
+            .filter(|_| self.wanted.contains("document.changed"))
+        {
             let version = match self.store.version_head(doc).await {
                 Ok(head) => head.map(|h| h.id),
                 Err(e) => {

@@ -77,35 +77,35 @@ pub(crate) fn presents_key(req: &HttpRequest, key: &[u8]) -> Option<bool> {
 
 /// The admin-key check of every admin endpoint: `Err` is the answer (404 when no key is
 /// configured: the endpoint is off; 401 without the key or with a wrong one).
-pub fn require_admin(req: &HttpRequest, gate: &Gate) -> Result<(), HttpResponse> {
+pub fn require_admin(req: &HttpRequest, gate: &Gate) -> Result<(), Box<HttpResponse>> {
     let Some(admin_key) = gate.admin_key() else {
-        return Err(problem::problem(
+        return Err(Box::new(problem::problem(
             StatusCode::NOT_FOUND,
             "admin-key-not-configured",
             "this endpoint needs WEFT_ADMIN_KEY (--admin-key) to be set on the server",
-        ));
+        )));
     };
     check_key(req, admin_key)
 }
 
-fn check_key(req: &HttpRequest, admin_key: &super::Secret) -> Result<(), HttpResponse> {
+fn check_key(req: &HttpRequest, admin_key: &super::Secret) -> Result<(), Box<HttpResponse>> {
     match presents_key(req, admin_key.expose()) {
-        None => Err(refuse(
+        None => Err(Box::new(refuse(
             StatusCode::UNAUTHORIZED,
             "admin-key-required",
             "Authorization: Bearer <admin key> is required",
-        )),
+        ))),
         Some(false) => {
             let peer = req
                 .peer_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default();
             warn!(%peer, path = req.path(), "admin request refused: wrong admin key");
-            Err(refuse(
+            Err(Box::new(refuse(
                 StatusCode::UNAUTHORIZED,
                 "admin-key-invalid",
                 "wrong admin key",
-            ))
+            )))
         }
         Some(true) => Ok(()),
     }
@@ -117,7 +117,7 @@ pub async fn mint_route(req: HttpRequest, body: web::Bytes, gate: web::Data<Gate
         return HttpResponse::NotFound().finish();
     };
     if let Err(refused) = check_key(&req, admin_key) {
-        return refused;
+        return *refused;
     }
     let request: MintRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

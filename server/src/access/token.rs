@@ -131,7 +131,6 @@ impl Keys {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,7 +152,11 @@ mod tests {
             .expect("mint");
         let claims = keys.verify(&token).expect("valid");
         assert_eq!(claims.access, Access::Read);
-        assert_eq!(claims.jti.as_deref().map(str::len), Some(36), "minted with a jti");
+        assert_eq!(
+            claims.jti.as_deref().map(str::len),
+            Some(36),
+            "minted with a jti"
+        );
         assert_eq!(claims.user.as_deref(), Some("ann"));
         assert!(claims.covers(&name("notes/a")));
         assert!(!claims.covers(&name("other")));

@@ -242,6 +242,12 @@ impl From<HttpResponse> for ApiError {
     }
 }
 
+impl From<Box<HttpResponse>> for ApiError {
+    fn from(response: Box<HttpResponse>) -> Self {
+        ApiError(response)
+    }
+}
+
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 pub(crate) fn not_found(name: &DocName) -> HttpResponse {

@@ -115,7 +115,10 @@ pub async fn revoke(
     gate: web::Data<Gate>,
     live: web::Data<Live>,
 ) -> HttpResponse {
-    finish("revoke_token", revoke_inner(&req, &body, &gate, &live).await)
+    finish(
+        "revoke_token",
+        revoke_inner(&req, &body, &gate, &live).await,
+    )
 }
 
 async fn revoke_inner(

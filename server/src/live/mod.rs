@@ -42,8 +42,8 @@ use crate::cluster::live::LiveNote;
 use crate::cluster::Cluster;
 use crate::store::Store;
 use crate::webhooks::Webhooks;
-pub use directory::{Control, Registration};
 use directory::Directory;
+pub use directory::{Control, Registration};
 pub use stateless::StatelessLimits;
 
 /// Default largest stateless message (its payload, bytes). Stateless messages are signals
@@ -160,8 +160,19 @@ impl Live {
         if let Some(cluster) = &cluster {
             cluster.serve_live(live.clone());
         }
-        tokio::spawn(revocation::reload_loop(live.clone(), args.revocation_reload));
+        tokio::spawn(revocation::reload_loop(
+            live.clone(),
+            args.revocation_reload,
+        ));
         live
+    }
+
+    /// Reads the revoked tokens from the store now (at start-up, so no revoked token is
+    /// admitted before the first reload); a failure is logged and retried by the reload.
+    pub async fn load_revocations(&self) {
+        if let Err(e) = revocation::reload(self).await {
+            tracing::warn!(error = %e, "cannot read the revoked tokens at start-up; retrying at the next reload");
+        }
     }
 
     /// Stops the revocation reload (shutdown).
@@ -179,7 +190,11 @@ impl Live {
 
     /// Lists a session until the returned guard is dropped, and reports `session.connected`
     /// (then `session.disconnected`). `control` is the connection's control queue.
-    pub fn register(&self, session: NewSession, control: tokio::sync::mpsc::Sender<Control>) -> Registration {
+    pub fn register(
+        &self,
+        session: NewSession,
+        control: tokio::sync::mpsc::Sender<Control>,
+    ) -> Registration {
         let info = SessionInfo {
             session: session.id.0,
             document: session.doc.as_str().to_string(),

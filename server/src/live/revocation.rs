@@ -91,11 +91,12 @@ pub(super) fn apply(live: &Live, token: &RevokedToken) -> usize {
     closed
 }
 
-/// Re-reads the revocations every `every` (at once first, so a node starting up refuses
-/// every revoked token), purging the expired ones.
+/// Re-reads the revocations every `every`, purging the expired ones (the first read is
+/// `Live::load_revocations`, at start-up).
 pub(super) async fn reload_loop(live: Live, every: Duration) {
     let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.reset();
     loop {
         tokio::select! {
             _ = live.inner.stop.cancelled() => return,
@@ -107,7 +108,7 @@ pub(super) async fn reload_loop(live: Live, every: Duration) {
     }
 }
 
-async fn reload(live: &Live) -> Result<(), StoreError> {
+pub(super) async fn reload(live: &Live) -> Result<(), StoreError> {
     let store = &live.inner.store;
     store.purge_revoked_tokens().await?;
     let tokens = store.revoked_tokens().await?;

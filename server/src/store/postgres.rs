@@ -20,8 +20,8 @@ use tokio_postgres::NoTls;
 use weft_crdt::DocName;
 
 use super::{
-    Compacted, DocMeta, LogStats, NewVersion, RevokedToken, Store, StoreError, Stored,
-    VersionHead, VersionKind, VersionMeta,
+    Compacted, DocMeta, LogStats, NewVersion, RevokedToken, Store, StoreError, Stored, VersionHead,
+    VersionKind, VersionMeta,
 };
 
 mod appender;

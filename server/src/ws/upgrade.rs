@@ -22,8 +22,8 @@ use super::socket::Socket;
 use super::takeover::{Ownable, Takeover};
 use crate::access::Gate;
 use crate::doc::Registry;
-use crate::live::Live;
 use crate::http::problem;
+use crate::live::Live;
 
 /// Per-connection knobs (from the configuration).
 #[derive(Debug, Clone)]

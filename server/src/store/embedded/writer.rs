@@ -286,7 +286,10 @@ fn revoke(
         txn.execute(
             "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2)
              ON CONFLICT(jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
-            params![token.jti, i64::try_from(token.expires_at).unwrap_or(i64::MAX)],
+            params![
+                token.jti,
+                i64::try_from(token.expires_at).unwrap_or(i64::MAX)
+            ],
         )
         .map_err(db_err)?;
     }
