@@ -25,6 +25,8 @@ pub mod directory;
 pub mod listing;
 pub mod revocation;
 pub mod stateless;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
