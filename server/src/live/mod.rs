@@ -259,9 +259,12 @@ impl Live {
     /// Closes every session of `doc` here and on every node, with 4403; how many were here.
     pub fn close_document(&self, doc: &DocName) -> usize {
         if let Some(cluster) = &self.inner.cluster {
-            cluster.publish_live(LiveNote::CloseDocument {
+            let note = LiveNote::CloseDocument {
                 doc: doc.as_str().to_string(),
-            });
+            };
+            if !cluster.publish_live(note) {
+                tracing::warn!(doc = %doc, "the other nodes could not be told to close the document's sessions (notification queue full); retry");
+            }
         }
         self.inner.directory.close_document(doc, access_changed())
     }

@@ -278,3 +278,14 @@ test('cluster: a revoked token\'s sessions close on both nodes within 1 s (API a
   const again = rawSocket(t, `${b.serverUrl}/${room}?token=${revoked.token}`)
   await assert.rejects(again.opened, (e) => e.statusCode === 401)
 })
+
+test('weft token revoke on the embedded store: a running server closes the session at its next reload', { timeout: 60000, skip }, async (t) => {
+  const server = await startServer(t, { args: { extra: [...AUTH, '--revocation-reload', '300ms'] } })
+  const room = randomRoom('cli-revoke')
+  const doomed = mint(room, 'write', { user: 'cli' })
+  const session = await wsSession(t, server, room, doomed.token)
+  execFileSync(WEFT_BIN, ['token', 'revoke', doomed.jti, '--data-dir', server.dataDir, '--ttl', '1h'], { stdio: 'ignore' })
+  assert.equal((await waitClosed(session, 3000, 'the revoked session to close')).code, 4403)
+  const again = rawSocket(t, `${server.serverUrl}/${room}?token=${doomed.token}`)
+  await assert.rejects(again.opened, (e) => e.statusCode === 401)
+})
