@@ -175,11 +175,6 @@ impl HpSession {
             let expiry = self.docs.values().filter_map(|d| d.expires_at).min();
             tokio::select! {
                 biased;
-                Some(control) = control_rx.recv() => {
-                    if let Err(end) = self.on_control(&mut ws, control).await {
-                        break end;
-                    }
-                }
                 item = self.outbound.next(), if !self.outbound.is_empty() => {
                     let Some((key, slot, out)) = item else { continue };
                     let Some(doc) = self.docs.get_mut(&key).filter(|d| d.slot == slot) else {
@@ -234,6 +229,13 @@ impl HpSession {
                                 break end_of(frames::sent(e));
                             }
                         }
+                    }
+                }
+                // After the documents' own frames: a stateless flood from other sessions never
+                // holds back updates (each sender is rate-limited; a full queue drops them).
+                Some(control) = control_rx.recv() => {
+                    if let Err(end) = self.on_control(&mut ws, control).await {
+                        break end;
                     }
                 }
                 _ = tokio::time::sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
