@@ -154,6 +154,12 @@ impl Gate {
         Some((self.inner.admin_key.as_ref()?, self.inner.keys.as_ref()?))
     }
 
+    /// A token's claims (signature and expiry checked; revocation not), for revoking it by the
+    /// token itself. `None` when Weft has no secret to check it with.
+    pub fn claims_of(&self, token: &str) -> Option<Result<super::Claims, super::TokenError>> {
+        Some(self.inner.keys.as_ref()?.verify(token))
+    }
+
     pub fn session_limits(&self) -> SessionLimits {
         self.inner.session
     }

@@ -3,8 +3,9 @@
 //! - `GET /api/v1/documents/{name}/sessions`: who is connected, on every node of the cluster.
 //! - `DELETE /api/v1/documents/{name}/sessions`: closes them all with 4403, on every node
 //!   (after a permission change: clients reconnect and are admitted with their new access).
-//! - `POST /api/v1/tokens/revoked`: revokes a token by its id (`jti`); its sessions close with
-//!   4403 within a second on every node, and it is refused from then on.
+//! - `POST /api/v1/tokens/revoked`: revokes a token by its id (`jti`), or given the token
+//!   itself; its sessions close with 4403 within a second on every node, and it is refused
+//!   from then on.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -34,14 +35,17 @@ pub struct Closed {
     pub node: String,
 }
 
-/// A token to revoke.
+/// A token to revoke: its id, or the token itself.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// The token's id (its `jti` claim).
-    pub jti: String,
+    pub jti: Option<String>,
+    /// Or the token itself: its `jti` and `exp` are read from it (its signature is checked).
+    pub token: Option<String>,
     /// When the token expires (seconds since the Unix epoch): the revocation is kept until
-    /// then. Default: 30 days from now (the longest token `POST /api/v1/tokens` mints).
+    /// then. Default: the token's `exp` when `token` is given, else 30 days from now (the
+    /// longest token `POST /api/v1/tokens` mints).
     pub expires_at: Option<u64>,
 }
 
@@ -130,21 +134,39 @@ async fn revoke_inner(
     require_admin(req, gate)?;
     let bad = |detail: &str| problem(StatusCode::BAD_REQUEST, "invalid-revocation", detail);
     let request: RevokeRequest = serde_json::from_slice(body)
-        .map_err(|e| bad(&format!("expected {{jti, expires_at?}}: {e}")))?;
-    if !valid_jti(&request.jti) {
+        .map_err(|e| bad(&format!("expected {{jti or token, expires_at?}}: {e}")))?;
+    let now = unix_now();
+    let (jti, exp) = match (request.jti, request.token) {
+        (Some(jti), None) => (jti, None),
+        (None, Some(token)) => {
+            let claims = match gate.claims_of(&token) {
+                None => {
+                    return Err(bad(
+                        "this server has no auth secret to read tokens with; give the jti",
+                    )
+                    .into())
+                }
+                Some(Err(e)) => return Err(bad(&format!("{e}: nothing to revoke")).into()),
+                Some(Ok(claims)) => claims,
+            };
+            let Some(jti) = claims.jti else {
+                return Err(bad("this token has no jti: it cannot be revoked, only expire").into());
+            };
+            (jti, Some(claims.exp))
+        }
+        _ => return Err(bad("give either jti or token").into()),
+    };
+    if !valid_jti(&jti) {
         return Err(bad("jti must be 1 to 200 characters").into());
     }
-    let now = unix_now();
     let expires_at = request
         .expires_at
+        .or(exp)
         .unwrap_or_else(|| now.saturating_add(MAX_TTL_SECONDS));
     if expires_at <= now {
         return Err(bad("expires_at is in the past: that token is refused already").into());
     }
-    let token = RevokedToken {
-        jti: request.jti,
-        expires_at,
-    };
+    let token = RevokedToken { jti, expires_at };
     let closed = live.revoke(&token).await.map_err(store_error)?;
     tracing::info!(jti = %token.jti, expires_at, closed, "token revoked (API)");
     Ok(HttpResponse::Ok().json(Revoked {

@@ -177,6 +177,15 @@ test('revocation on one node: the token\'s sessions close with 4403 and it is re
   const again = rawSocket(t, `${server.serverUrl}/${room}?token=${doomed.token}`)
   await assert.rejects(again.opened, (e) => e.statusCode === 401)
   assert.equal((await api(server, 'POST', '/api/v1/tokens/revoked', { body: { jti: '' } })).status, 400)
+  // By the token itself: its jti and expiry are read from it.
+  const byToken = mint(room, 'read', { ttl: '2h' })
+  const other = await wsSession(t, server, room, byToken.token)
+  const r2 = await api(server, 'POST', '/api/v1/tokens/revoked', { body: { token: byToken.token } })
+  assert.equal(r2.status, 200, JSON.stringify(r2.body))
+  assert.equal(r2.body.jti, byToken.jti)
+  assert.ok(Math.abs(r2.body.expires_at - (Date.now() / 1000 + 7200)) < 60, 'kept until the token expires')
+  assert.equal((await waitClosed(other, 1000)).code, 4403)
+  assert.equal((await api(server, 'POST', '/api/v1/tokens/revoked', { body: { token: 'garbage' } })).status, 400)
   assert.equal((await api(server, 'POST', '/api/v1/tokens/revoked', { body: { jti: 'x' }, key: null })).status, 401)
 })
 
