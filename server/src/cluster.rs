@@ -20,6 +20,9 @@
 //!   each remote session appears to the document as a session of its own, with the same
 //!   quotas. It is removed when that session leaves or when its node stops renewing its
 //!   heartbeat (table `nodes`) for `--node-expiry`.
+//! - **Live sessions** (stateless messages, closing a document's sessions, revocations, the
+//!   sessions list) travel on `NOTIFY weft_live` as JSON notes (see [`live`]), handled by
+//!   `crate::live`.
 //! - `/readyz` fails while the node cannot listen; `/metrics` shows the node id, the live
 //!   members and notification counts.
 
@@ -43,6 +46,7 @@ use crate::doc::Registry;
 use crate::store::PgSettings;
 
 mod deliver;
+pub mod live;
 
 /// PostgreSQL's limit on a notification payload is 8000 bytes.
 const MAX_PAYLOAD: usize = 7900;
@@ -106,10 +110,13 @@ struct Inner {
     members: Mutex<HashSet<String>>,
     registry: OnceLock<Registry>,
     stop: CancellationToken,
-    /// Awareness frames waiting for the publisher task (bounded: presence is ephemeral, and
-    /// a full queue drops frames rather than piling up while PostgreSQL is slow).
-    awareness_tx: mpsc::Sender<String>,
-    awareness_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    /// Awareness frames and live-session notes waiting for the publisher task, with their
+    /// channel (bounded: both are ephemeral, and a full queue drops them rather than piling up
+    /// while PostgreSQL is slow).
+    awareness_tx: mpsc::Sender<(&'static str, String)>,
+    awareness_rx: Mutex<Option<mpsc::Receiver<(&'static str, String)>>>,
+    /// Where live-session notes from other nodes go.
+    live: OnceLock<crate::live::Live>,
     /// What documents' full queues could not take yet (see `deliver`).
     owed: deliver::Owed,
 }
@@ -166,6 +173,7 @@ impl Cluster {
                 stop: CancellationToken::new(),
                 awareness_tx,
                 awareness_rx: Mutex::new(Some(awareness_rx)),
+                live: OnceLock::new(),
                 owed: deliver::Owed::default(),
             }),
         })
@@ -241,9 +249,55 @@ impl Cluster {
             crate::metrics::cluster_notification("awareness", "too_large");
             return;
         }
-        if self.inner.awareness_tx.try_send(payload).is_err() {
+        if self
+            .inner
+            .awareness_tx
+            .try_send(("weft_awareness", payload))
+            .is_err()
+        {
             crate::metrics::cluster_notification("awareness", "dropped");
         }
+    }
+
+    /// Hands live-session notes from other nodes to `live` (before [`Cluster::start`]).
+    pub fn serve_live(&self, live: crate::live::Live) {
+        let _ = self.inner.live.set(live);
+    }
+
+    /// Sends a live-session note to the other nodes (fire and forget, like presence); `false`
+    /// when it was not queued (too large for a notification, or the queue is full).
+    pub fn publish_live(&self, note: live::LiveNote) -> bool {
+        let payload = note.encode(&self.inner.node);
+        if !live::LiveNote::fits(&payload) {
+            crate::metrics::cluster_notification("live", "too_large");
+            return false;
+        }
+        self.publish_live_raw(payload)
+    }
+
+    /// Sends an encoded note (see [`live::sessions_answer`]).
+    pub fn publish_live_raw(&self, payload: String) -> bool {
+        let queued = self
+            .inner
+            .awareness_tx
+            .try_send((live::CHANNEL, payload))
+            .is_ok();
+        if !queued {
+            crate::metrics::cluster_notification("live", "dropped");
+        }
+        queued
+    }
+
+    /// The ids of the live members (nodes with a fresh heartbeat), this one included once it
+    /// has beaten.
+    pub fn member_ids(&self) -> Vec<String> {
+        self.inner
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Sends the queued awareness frames, one at a time, in order.
@@ -257,15 +311,20 @@ impl Cluster {
         else {
             return;
         };
-        while let Some(payload) = rx.recv().await {
+        while let Some((channel, payload)) = rx.recv().await {
             let sent = match self.inner.pool.get().await {
                 Ok(client) => client
-                    .execute("SELECT pg_notify('weft_awareness', $1)", &[&payload])
+                    .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
                     .await
                     .is_ok(),
                 Err(_) => false,
             };
-            crate::metrics::cluster_notification("awareness", if sent { "sent" } else { "failed" });
+            let kind = if channel == live::CHANNEL {
+                "live"
+            } else {
+                "awareness"
+            };
+            crate::metrics::cluster_notification(kind, if sent { "sent" } else { "failed" });
         }
     }
 
@@ -282,7 +341,7 @@ impl Cluster {
                     let mut messages =
                         futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
                     let listen = client.batch_execute(
-                        "LISTEN weft_updates; LISTEN weft_awareness; LISTEN weft_nodes;",
+                        "LISTEN weft_updates; LISTEN weft_awareness; LISTEN weft_nodes; LISTEN weft_live;",
                     );
                     // The LISTEN completes only while the connection is polled.
                     let listened = tokio::select! {
@@ -327,12 +386,28 @@ impl Cluster {
         }
     }
 
+    fn dispatch_live(&self, payload: &str) {
+        let Some((from, note)) = live::LiveNote::decode(payload) else {
+            return warn!("malformed or unknown live-session notification");
+        };
+        if from == self.inner.node {
+            return;
+        }
+        crate::metrics::cluster_notification("live", "received");
+        if let Some(live) = self.inner.live.get() {
+            live.from_cluster(&from, note);
+        }
+    }
+
     fn set_listening(&self, on: bool) {
         self.inner.listening.store(on, Ordering::Relaxed);
         crate::metrics::cluster_listening(on);
     }
 
     async fn dispatch(&self, channel: &str, payload: &str) {
+        if channel == live::CHANNEL {
+            return self.dispatch_live(payload);
+        }
         let mut parts = payload.splitn(4, ' ');
         let node = parts.next().unwrap_or_default();
         if node == self.inner.node {

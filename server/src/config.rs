@@ -212,6 +212,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
 
+    /// Live sessions: stateless messages, revocations (see `live`).
+    #[command(flatten)]
+    pub live: crate::live::LiveArgs,
+
     /// On SIGINT/SIGTERM, how long to wait for documents to flush before exiting anyway.
     #[arg(long, env = "WEFT_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_deadline: Duration,

@@ -94,6 +94,7 @@ use crate::config::ServeArgs;
 use crate::doc::versions::VersionPolicy;
 use crate::doc::{ActorSettings, Registry};
 use crate::hooks::DocumentHooks;
+use crate::live::Live;
 use crate::store::{PostgresStore, Store};
 use crate::webhooks::Webhooks;
 use crate::ws::WsSettings;
@@ -108,6 +109,7 @@ const DEFAULT_DATA_DIR: &str = "./weft-data";
 pub struct Weft {
     registry: Registry,
     gate: Gate,
+    live: Live,
     ws: WsSettings,
     api: ApiSettings,
     events: Option<Webhooks>,
@@ -135,6 +137,7 @@ impl Weft {
         cfg.app_data(web::Data::new(self.registry.clone()))
             .app_data(web::Data::new(self.ws.clone()))
             .app_data(web::Data::new(self.gate.clone()))
+            .app_data(web::Data::new(self.live.clone()))
             .route("/ws/{doc:.*}", web::get().to(ws::ws_route))
             .route("/hocuspocus", web::get().to(hocuspocus::hocuspocus_route))
             .service(api::scope(self.api.clone()));
@@ -151,12 +154,19 @@ impl Weft {
         &self.gate
     }
 
+    /// Who is connected to which document on this node (stateless messages, closing a
+    /// document's sessions, revoking tokens).
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
     /// Stops serving documents: new connections are refused (503), every document commits
     /// what it holds and closes its sessions with 1001, then the document events still
     /// waiting for their debounce are reported (hooks called). Waits up to `deadline`; false
     /// when something did not finish in time. Call it before stopping the HTTP server.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
         let started = Instant::now();
+        self.live.stop();
         let mut finished = self.registry.shutdown(deadline).await;
         if let Some(cluster) = self.registry.cluster() {
             cluster.leave().await; // the other nodes drop this node's presence at once
@@ -240,9 +250,15 @@ impl WeftBuilder {
         if let Some(dir) = self.data_dir {
             args.store.data_dir = dir;
         }
+        // This node's id: in the cluster, the sessions list and event bodies.
+        let node = args
+            .cluster
+            .node_id
+            .clone()
+            .unwrap_or_else(cluster::default_node_id);
         let cluster = match self.store {
             Some(_) => None,
-            None => cluster_of(&args)?,
+            None => cluster_of(&args, &node)?,
         };
         let store: Arc<dyn Store> = match (self.store, &args.store.pg.database_url, &cluster) {
             (Some(store), _, _) => store,
@@ -254,16 +270,28 @@ impl WeftBuilder {
             ),
             (None, _, _) => crate::open_store(&args.store).await?,
         };
-        let events = Webhooks::start(&args.webhooks, store.clone(), self.hooks)
+        let events = Webhooks::start(&args.webhooks, &node, store.clone(), self.hooks)
             .map_err(ServeError::Config)?;
-        let registry = Registry::with_webhooks(store, actor_settings(&args), events.clone());
+        let registry =
+            Registry::with_webhooks(store.clone(), actor_settings(&args), events.clone());
+        let gate = Gate::with_authorize(&args.access, self.authorize);
+        let live = Live::start(
+            node,
+            &args.live,
+            store,
+            gate.revocations().clone(),
+            cluster.clone(),
+            events.clone(),
+        );
+        live.load_revocations().await;
         if let Some(cluster) = cluster {
             registry.join_cluster(cluster.clone());
             cluster.start(registry.clone());
         }
         Ok(Weft {
             registry,
-            gate: Gate::with_authorize(&args.access, self.authorize),
+            gate,
+            live,
             ws: WsSettings {
                 max_message_size: args.max_message_size,
                 session_queue: args.session_queue,
@@ -282,16 +310,12 @@ impl WeftBuilder {
 }
 
 /// The cluster this node joins: with a database URL, unless turned off.
-fn cluster_of(args: &ServeArgs) -> Result<Option<Cluster>, ServeError> {
+fn cluster_of(args: &ServeArgs, node: &str) -> Result<Option<Cluster>, ServeError> {
     match &args.store.pg.database_url {
         Some(url) if args.cluster.cluster => {
-            let node = args
-                .cluster
-                .node_id
-                .clone()
-                .unwrap_or_else(cluster::default_node_id);
             let pg = crate::pg_settings(&args.store, url);
-            let cluster = Cluster::new(&pg, &args.cluster, node).map_err(ServeError::Config)?;
+            let cluster =
+                Cluster::new(&pg, &args.cluster, node.to_string()).map_err(ServeError::Config)?;
             Ok(Some(cluster))
         }
         _ => Ok(None),

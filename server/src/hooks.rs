@@ -47,6 +47,15 @@ pub trait DocumentHooks: Send + Sync + 'static {
         let _ = (doc, content);
     }
 
+    /// A Hocuspocus client connected to `doc` on this node sent a stateless message
+    /// (`provider.sendStateless(payload)`); `user` is its token's (or your `Authorize`
+    /// hook's) user. Weft has already relayed it to the document's other Hocuspocus sessions
+    /// on every node; this call is for the application (Hocuspocus's `onStateless`). Called on
+    /// the node the sender is connected to only. Read-only sessions may send them too.
+    async fn stateless(&self, doc: &DocName, payload: &str, user: Option<&str>) {
+        let _ = (doc, payload, user);
+    }
+
     /// `doc` left memory: `--doc-idle` after its last client left, deleted through the API, or
     /// the server shut down. A `changed` still waiting for its debounce comes first.
     async fn unloaded(&self, doc: &DocName) {

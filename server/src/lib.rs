@@ -49,7 +49,8 @@
 //! (the Hocuspocus provider protocol on `/hocuspocus`, same actors), [`access`] (who may
 //! connect: tokens or an [`Authorize`] hook, limits), [`doc`] (actor, handle, registry),
 //! [`store`] (trait, embedded SQLite, PostgreSQL), [`cluster`] (several nodes on one
-//! PostgreSQL), [`api`] (the document HTTP API),
+//! PostgreSQL), [`live`] (who is connected: stateless messages, sessions, revocations),
+//! [`api`] (the document HTTP API),
 //! [`webhooks`] and [`hooks`] (document events, over HTTP and in process), [`embed`] (the
 //! builder), [`http`] (health, web client), [`config`] (flags and env), [`tls`] (native HTTPS /
 //! `wss://`).
@@ -66,6 +67,7 @@ pub mod embed;
 pub mod hocuspocus;
 pub mod hooks;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod offline;
 pub mod store;

@@ -16,7 +16,13 @@ fn main() -> anyhow::Result<()> {
             return migrate(args);
         }
         Some(Command::Token(args)) => {
-            println!("{}", weft::access::mint_token(args)?);
+            if let Some(weft::access::TokenCommand::Revoke(revoke)) = &args.command {
+                init_logging("warn", LogFormat::Text)?;
+                return revoke_token(revoke);
+            }
+            let minted = weft::access::mint_token(args)?;
+            println!("{}", minted.token);
+            eprintln!("jti: {}", minted.jti);
             return Ok(());
         }
         Some(Command::Export(args)) => return weft::offline::export(args),
@@ -64,6 +70,19 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
         .build()?;
     let applied = runtime.block_on(weft::store::postgres::migrate(&target))?;
     println!("{applied} migration(s) applied; the schema is up to date");
+    Ok(())
+}
+
+/// `weft token revoke ID`: record the revocation in the store and exit.
+fn revoke_token(args: &weft::live::revocation::RevokeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let revoked = runtime.block_on(weft::live::revocation::revoke_from_cli(args))?;
+    println!(
+        "revoked {} until {} (when the token expires)",
+        revoked.jti, revoked.expires_at
+    );
     Ok(())
 }
 

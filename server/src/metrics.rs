@@ -336,3 +336,9 @@ pub fn cluster_catchup(entries: usize, reloaded: bool) {
         counter!("weft_cluster_reloads_total").increment(1);
     }
 }
+
+/// A Hocuspocus stateless message: `received` from a local session, `delivered` to a session's
+/// queue, `dropped` (a full queue, or over the rate limit).
+pub fn stateless(outcome: &'static str) {
+    counter!("weft_stateless_messages_total", "outcome" => outcome).increment(1);
+}

@@ -10,11 +10,16 @@
 //!
 //! Events: `document.created`, `document.changed` (debounced: at most one per document per
 //! `--webhook-debounce`, counted from its first change), `document.deleted`,
-//! `document.restored`. The body is JSON:
+//! `document.restored`, and, opted into with `--webhook-events`, `document.loaded`,
+//! `document.unloaded`, `session.connected` and `session.disconnected` (these carry
+//! `session`, `user` (from the token, or null), `access`, `protocol` and `connected_at`).
+//! `--webhook-events` lists which of `document.changed` and those four are POSTed (default:
+//! `document.changed` alone); the API events are always sent. Every body carries `node`, the
+//! node the event happened on. The body is JSON:
 //!
 //! ```json
 //! {"event": "document.changed", "document": "notes/a", "at": "2026-11-27T05:00:00.000Z",
-//!  "changed": ["default"], "version": 12, "content": {"default": [...]}}
+//!  "node": "3f2c…", "changed": ["default"], "version": 12, "content": {"default": [...]}}
 //! ```
 //!
 //! `changed` lists the root types whose content differs from the previous `document.changed`
@@ -32,7 +37,7 @@
 //! Hooks get `changed` with the whole content (whatever `--webhook-content` says) and none of
 //! the API events; they are awaited one at a time, in order, by the dispatcher itself.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -56,6 +61,15 @@ use http::HttpSink;
 
 /// Notes waiting for the dispatcher.
 const QUEUE: usize = 4096;
+
+/// The events `--webhook-events` may select.
+pub const SELECTABLE_EVENTS: [&str; 5] = [
+    "document.changed",
+    "document.loaded",
+    "document.unloaded",
+    "session.connected",
+    "session.disconnected",
+];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WebhookArgs {
@@ -82,6 +96,10 @@ pub struct WebhookArgs {
     /// Timeout of one delivery attempt.
     #[arg(long, env = "WEFT_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub webhook_timeout: Duration,
+
+    /// Events POSTed to the webhook URL, comma-separated: document.changed, document.loaded, document.unloaded, session.connected, session.disconnected. document.created, .deleted and .restored are always sent.
+    #[arg(long, env = "WEFT_WEBHOOK_EVENTS", value_delimiter = ',', default_value = "document.changed", value_parser = clap::builder::PossibleValuesParser::new(SELECTABLE_EVENTS))]
+    pub webhook_events: Vec<String>,
 }
 
 enum Note {
@@ -92,6 +110,12 @@ enum Note {
         event: &'static str,
         doc: DocName,
         extra: Value,
+    },
+    /// A Hocuspocus stateless message, for the hooks.
+    Stateless {
+        doc: DocName,
+        payload: Arc<str>,
+        user: Option<String>,
     },
     /// Report every change still waiting for its debounce now, then answer (shutdown).
     Flush(oneshot::Sender<()>),
@@ -108,12 +132,15 @@ pub struct Webhooks {
     http: bool,
     /// Hooks are set: `loaded` and `unloaded` have a receiver.
     hooks: bool,
+    /// The `--webhook-events` the HTTP webhook receives (empty without a URL).
+    wanted: Arc<HashSet<&'static str>>,
 }
 
 impl Webhooks {
     /// Starts the dispatcher when a URL or hooks are configured (`None`: nobody listens).
     pub fn start(
         args: &WebhookArgs,
+        node: &str,
         store: Arc<dyn Store>,
         hooks: Option<Arc<dyn DocumentHooks>>,
     ) -> Result<Option<Webhooks>, String> {
@@ -125,15 +152,27 @@ impl Webhooks {
             return Ok(None);
         }
         let (tx, rx) = mpsc::channel(QUEUE);
+        let wanted: HashSet<&'static str> = if http.is_some() {
+            SELECTABLE_EVENTS
+                .into_iter()
+                .filter(|e| args.webhook_events.iter().any(|w| w == e))
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let wanted = Arc::new(wanted);
         let webhooks = Webhooks {
             tx,
             deliveries: http.as_ref().map(HttpSink::queue),
             http: http.is_some(),
             hooks: hooks.is_some(),
+            wanted: wanted.clone(),
         };
         let dispatcher = Dispatcher {
             http,
             hooks,
+            wanted,
+            node: node.to_string(),
             debounce: args.webhook_debounce,
             store,
             sent: HashMap::new(),
@@ -144,7 +183,7 @@ impl Webhooks {
 
     /// A document was loaded (called by its actor; never waits).
     pub fn loaded(&self, doc: &DocName) {
-        if self.hooks {
+        if self.hooks || self.wanted.contains("document.loaded") {
             self.send("document.loaded", Note::Loaded(doc.clone()));
         }
     }
@@ -156,7 +195,7 @@ impl Webhooks {
 
     /// A document left memory (called when its actor ends; never waits).
     pub fn unloaded(&self, doc: &DocName) {
-        if self.hooks {
+        if self.hooks || self.wanted.contains("document.unloaded") {
             self.send("document.unloaded", Note::Unloaded(doc.clone()));
         }
     }
@@ -166,6 +205,26 @@ impl Webhooks {
         if self.http {
             let doc = doc.clone();
             self.send(event, Note::Event { event, doc, extra });
+        }
+    }
+
+    /// A `session.*` event, POSTed when `--webhook-events` lists it (never waits).
+    pub fn live_event(&self, event: &'static str, doc: &DocName, extra: Value) {
+        if self.wanted.contains(event) {
+            let doc = doc.clone();
+            self.send(event, Note::Event { event, doc, extra });
+        }
+    }
+
+    /// A stateless message for the hooks (never waits; dropped without hooks).
+    pub fn stateless(&self, doc: &DocName, payload: &Arc<str>, user: Option<&str>) {
+        if self.hooks {
+            let note = Note::Stateless {
+                doc: doc.clone(),
+                payload: payload.clone(),
+                user: user.map(str::to_string),
+            };
+            self.send("stateless", note);
         }
     }
 
@@ -192,6 +251,10 @@ impl Webhooks {
 struct Dispatcher {
     http: Option<HttpSink>,
     hooks: Option<Arc<dyn DocumentHooks>>,
+    /// The `--webhook-events` the HTTP webhook receives.
+    wanted: Arc<HashSet<&'static str>>,
+    /// This node's id, in every body.
+    node: String,
     debounce: Duration,
     store: Arc<dyn Store>,
     /// Per document, a hash of each root's content as last reported.
@@ -207,7 +270,14 @@ impl Dispatcher {
                 note = rx.recv() => match note {
                     None => return,
                     Some(Note::Loaded(doc)) => {
+                        self.post("document.loaded", &doc);
                         self.hook("loaded", &doc, |h, doc| h.loaded(doc).boxed()).await;
+                    }
+                    Some(Note::Stateless { doc, payload, user }) => {
+                        self.hook("stateless", &doc, |h, doc| {
+                            h.stateless(doc, &payload, user.as_deref()).boxed()
+                        })
+                        .await;
                     }
                     Some(Note::Changed(doc)) => {
                         due.entry(doc).or_insert_with(|| Instant::now() + self.debounce);
@@ -216,6 +286,7 @@ impl Dispatcher {
                         if due.remove(&doc).is_some() {
                             self.report_change(&doc).await;
                         }
+                        self.post("document.unloaded", &doc);
                         self.hook("unloaded", &doc, |h, doc| h.unloaded(doc).boxed()).await;
                     }
                     Some(Note::Event { event, doc, extra }) => {
@@ -224,7 +295,7 @@ impl Dispatcher {
                             self.sent.remove(&doc);
                         }
                         if let Some(http) = &self.http {
-                            let mut body = envelope(event, &doc);
+                            let mut body = envelope(event, &doc, &self.node);
                             merge(&mut body, extra);
                             http.deliver(event, &doc, body);
                         }
@@ -263,7 +334,11 @@ impl Dispatcher {
                 return;
             }
         };
-        if let Some(http) = &self.http {
+        if let Some(http) = self
+            .http
+            .as_ref()
+            .filter(|_| self.wanted.contains("document.changed"))
+        {
             let version = match self.store.version_head(doc).await {
                 Ok(head) => head.map(|h| h.id),
                 Err(e) => {
@@ -271,7 +346,7 @@ impl Dispatcher {
                     return;
                 }
             };
-            let mut body = envelope("document.changed", doc);
+            let mut body = envelope("document.changed", doc, &self.node);
             merge(&mut body, json!({ "changed": changed, "version": version }));
             if http.content {
                 merge(&mut body, json!({ "content": &content }));
@@ -322,6 +397,13 @@ impl Dispatcher {
         Ok(Some((changed, content)))
     }
 
+    /// POSTs a bare event (`document.loaded`, `.unloaded`) when `--webhook-events` lists it.
+    fn post(&self, event: &'static str, doc: &DocName) {
+        if let Some(http) = self.http.as_ref().filter(|_| self.wanted.contains(event)) {
+            http.deliver(event, doc, envelope(event, doc, &self.node));
+        }
+    }
+
     /// Awaits one hook call, if hooks are set; a panic in it is logged, not fatal.
     async fn hook<'a>(
         &'a self,
@@ -341,10 +423,11 @@ impl Dispatcher {
     }
 }
 
-fn envelope(event: &str, doc: &DocName) -> Value {
+fn envelope(event: &str, doc: &DocName, node: &str) -> Value {
     json!({
         "event": event,
         "document": doc.as_str(),
+        "node": node,
         "at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
     })
 }

@@ -77,6 +77,7 @@ async fn tokens_are_required_checked_and_scoped_before_the_upgrade() {
             access: Access::Write,
             exp: 1_000_000,
             user: None,
+            jti: None,
         };
         keys().sign(&claims).expect("sign")
     };

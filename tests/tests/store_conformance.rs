@@ -476,3 +476,46 @@ async fn read_after_a_position_until_compaction_passes_it() {
         assert_eq!(store.load(&doc).await.expect("load").log.position, 5);
     }
 }
+
+#[tokio::test]
+async fn revoked_tokens_are_kept_until_they_expire_then_purged() {
+    use weft::store::{unix_now, RevokedToken};
+    for u in stores().await {
+        let now = unix_now();
+        let later = RevokedToken {
+            jti: "later".into(),
+            expires_at: now + 3600,
+        };
+        let soon = RevokedToken {
+            jti: "soon".into(),
+            expires_at: now + 1,
+        };
+        u.store.revoke_token(&later).await.expect("revoke");
+        u.store.revoke_token(&soon).await.expect("revoke");
+        // Revoking again keeps the later expiry.
+        u.store
+            .revoke_token(&RevokedToken {
+                jti: "later".into(),
+                expires_at: now + 10,
+            })
+            .await
+            .expect("revoke again");
+        let mut listed = u.store.revoked_tokens().await.expect("list");
+        listed.sort_by(|a, b| a.jti.cmp(&b.jti));
+        assert_eq!(listed, vec![later.clone(), soon.clone()], "{}", u.kind);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(
+            u.store.revoked_tokens().await.expect("list"),
+            vec![later.clone()],
+            "{}: an expired token needs no revocation",
+            u.kind
+        );
+        u.store.purge_revoked_tokens().await.expect("purge");
+        assert_eq!(
+            u.store.revoked_tokens().await.expect("list"),
+            vec![later.clone()],
+            "{}",
+            u.kind
+        );
+    }
+}

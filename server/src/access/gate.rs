@@ -18,6 +18,7 @@ use weft_crdt::DocName;
 use super::authorize::{Authorize, Decision};
 use super::limits::{ConnLimits, ConnPermit};
 use super::refusal::Refusal;
+use super::revoked::Revocations;
 use super::token::{Access, Keys};
 use super::{AccessArgs, Secret};
 
@@ -29,6 +30,8 @@ pub struct Admission {
     pub user: Option<String>,
     /// Time left on the token; the session is closed with 4401 when it runs out.
     pub expires_in: Option<Duration>,
+    /// The token's id (`jti`): its session is closed when it is revoked.
+    pub jti: Option<String>,
     /// Holds this connection's slots in the connection limits until the session ends.
     pub permit: ConnPermit,
 }
@@ -54,6 +57,8 @@ struct Inner {
     session: SessionLimits,
     /// The embedder's hook; when set, it decides instead of `keys` (see [`Authorize`]).
     authorize: Option<Arc<dyn Authorize>>,
+    /// Revoked token ids, refused here (kept up to date by `crate::live`).
+    revoked: Revocations,
 }
 
 /// The admission checks, shared by every worker (cheap to clone).
@@ -129,13 +134,30 @@ impl Gate {
                     awareness_burst: args.awareness_burst,
                 },
                 authorize,
+                revoked: Revocations::default(),
             }),
         }
+    }
+
+    /// The revoked token ids this gate refuses.
+    pub fn revocations(&self) -> &Revocations {
+        &self.inner.revoked
+    }
+
+    /// The admin key, when one is configured (the sessions and revocation endpoints).
+    pub(crate) fn admin_key(&self) -> Option<&Secret> {
+        self.inner.admin_key.as_ref()
     }
 
     /// The admin key and the signing keys, when both are configured (token minting on).
     pub(super) fn minting(&self) -> Option<(&Secret, &Keys)> {
         Some((self.inner.admin_key.as_ref()?, self.inner.keys.as_ref()?))
+    }
+
+    /// A token's claims (signature and expiry checked; revocation not), for revoking it by the
+    /// token itself. `None` when Weft has no secret to check it with.
+    pub fn claims_of(&self, token: &str) -> Option<Result<super::Claims, super::TokenError>> {
+        Some(self.inner.keys.as_ref()?.verify(token))
     }
 
     pub fn session_limits(&self) -> SessionLimits {
@@ -164,6 +186,7 @@ impl Gate {
             access: grant.access,
             user: grant.user,
             expires_in: grant.expires_in,
+            jti: grant.jti,
             permit,
         })
     }
@@ -198,12 +221,13 @@ impl Gate {
                 access: Access::Write,
                 user: None,
                 expires_in: None,
+                jti: None,
             });
         };
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(Refusal::MissingToken)?;
-        let claims = keys.verify(token).map_err(Refusal::BadToken)?;
+        let claims = self.verify(keys, token)?;
         if !claims.covers(doc) {
             return Err(Refusal::OutOfScope);
         }
@@ -211,7 +235,21 @@ impl Gate {
             access: claims.access,
             expires_in: Some(claims.remaining()),
             user: claims.user,
+            jti: claims.jti,
         })
+    }
+
+    /// Signature, expiry, then revocation.
+    fn verify(&self, keys: &Keys, token: &str) -> Result<super::Claims, Refusal> {
+        let claims = keys.verify(token).map_err(Refusal::BadToken)?;
+        if claims
+            .jti
+            .as_deref()
+            .is_some_and(|jti| self.inner.revoked.is_revoked(jti))
+        {
+            return Err(Refusal::Revoked);
+        }
+        Ok(claims)
     }
 }
 
@@ -226,6 +264,7 @@ fn decided(decision: Decision) -> Result<Grant, Refusal> {
         access,
         user,
         expires_in: None,
+        jti: None,
     })
 }
 
@@ -238,6 +277,8 @@ pub struct Grant {
     pub user: Option<String>,
     /// Time left on the token (`None` when Weft runs open or a hook decided).
     pub expires_in: Option<Duration>,
+    /// The token's id (`jti`), when it has one.
+    pub jti: Option<String>,
 }
 
 /// Checks for endpoints whose tokens arrive *after* the upgrade, in a message: the Hocuspocus
@@ -269,6 +310,7 @@ impl Gate {
                 access: grant.access,
                 user: grant.user,
                 expires_in: grant.expires_in,
+                jti: grant.jti,
                 permit,
             })
         });
@@ -322,7 +364,7 @@ impl Gate {
             }
         }
         let token = token_of(req).ok_or(Refusal::MissingToken)?;
-        let claims = keys.verify(&token).map_err(Refusal::BadToken)?;
+        let claims = self.verify(keys, &token)?;
         let covered = match target {
             ApiTarget::Doc(doc) => claims.covers(doc),
             ApiTarget::Prefix(prefix) => claims

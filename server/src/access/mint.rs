@@ -4,7 +4,7 @@
 //! ```text
 //!  POST /api/v1/tokens   Authorization: Bearer ADMIN_KEY
 //!  {"doc": "notes/*", "access": "write", "ttl_seconds": 3600, "user": "ann"}
-//!  → 200 {"token": "...", "expires_at": 1767225600}
+//!  → 200 {"token": "...", "expires_at": 1767225600, "jti": "…"}
 //! ```
 //!
 //! 404 when minting is off (no admin key, or no auth secret to sign with), 401 without the
@@ -23,7 +23,8 @@ use tracing::{info, warn};
 use super::{valid_scope, Access, Claims, Gate};
 use crate::http::problem;
 
-/// The longest token the endpoint mints (30 days): tokens cannot be revoked, only expire.
+/// The longest token the endpoint mints (30 days); also how long a revocation without an
+/// expiry is kept.
 pub const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
 /// The request body.
@@ -44,6 +45,8 @@ pub struct MintRequest {
 pub struct MintResponse {
     pub token: String,
     pub expires_at: u64,
+    /// The token's id, for `POST /api/v1/tokens/revoked`.
+    pub jti: String,
 }
 
 fn refuse(status: StatusCode, code: &'static str, detail: &str) -> HttpResponse {
@@ -72,32 +75,49 @@ pub(crate) fn presents_key(req: &HttpRequest, key: &[u8]) -> Option<bool> {
     Some(bool::from(given.trim().as_bytes().ct_eq(key)))
 }
 
-/// `POST /api/v1/tokens`.
-pub async fn mint_route(req: HttpRequest, body: web::Bytes, gate: web::Data<Gate>) -> HttpResponse {
-    let Some((admin_key, keys)) = gate.minting() else {
-        return HttpResponse::NotFound().finish();
+/// The admin-key check of every admin endpoint: `Err` is the answer (404 when no key is
+/// configured: the endpoint is off; 401 without the key or with a wrong one).
+pub fn require_admin(req: &HttpRequest, gate: &Gate) -> Result<(), Box<HttpResponse>> {
+    let Some(admin_key) = gate.admin_key() else {
+        return Err(Box::new(problem::problem(
+            StatusCode::NOT_FOUND,
+            "admin-key-not-configured",
+            "this endpoint needs WEFT_ADMIN_KEY (--admin-key) to be set on the server",
+        )));
     };
-    match presents_key(&req, admin_key.expose()) {
-        None => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "admin-key-required",
-                "Authorization: Bearer <admin key> is required",
-            )
-        }
+    check_key(req, admin_key)
+}
+
+fn check_key(req: &HttpRequest, admin_key: &super::Secret) -> Result<(), Box<HttpResponse>> {
+    match presents_key(req, admin_key.expose()) {
+        None => Err(Box::new(refuse(
+            StatusCode::UNAUTHORIZED,
+            "admin-key-required",
+            "Authorization: Bearer <admin key> is required",
+        ))),
         Some(false) => {
             let peer = req
                 .peer_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default();
-            warn!(%peer, "token minting refused: wrong admin key");
-            return refuse(
+            warn!(%peer, path = req.path(), "admin request refused: wrong admin key");
+            Err(Box::new(refuse(
                 StatusCode::UNAUTHORIZED,
                 "admin-key-invalid",
                 "wrong admin key",
-            );
+            )))
         }
-        Some(true) => {}
+        Some(true) => Ok(()),
+    }
+}
+
+/// `POST /api/v1/tokens`.
+pub async fn mint_route(req: HttpRequest, body: web::Bytes, gate: web::Data<Gate>) -> HttpResponse {
+    let Some((admin_key, keys)) = gate.minting() else {
+        return HttpResponse::NotFound().finish();
+    };
+    if let Err(refused) = check_key(&req, admin_key) {
+        return *refused;
     }
     let request: MintRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -128,16 +148,22 @@ pub async fn mint_route(req: HttpRequest, body: web::Bytes, gate: web::Data<Gate
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let expires_at = now.saturating_add(request.ttl_seconds);
+    let jti = super::token::new_jti();
     let claims = Claims {
         doc: request.doc.clone(),
         access: request.access,
         exp: expires_at,
         user: request.user.clone(),
+        jti: Some(jti.clone()),
     };
     match keys.sign(&claims) {
         Ok(token) => {
-            info!(doc = %request.doc, access = ?request.access, ttl = request.ttl_seconds, user = request.user.as_deref().unwrap_or(""), "token minted");
-            HttpResponse::Ok().json(MintResponse { token, expires_at })
+            info!(doc = %request.doc, access = ?request.access, ttl = request.ttl_seconds, user = request.user.as_deref().unwrap_or(""), %jti, "token minted");
+            HttpResponse::Ok().json(MintResponse {
+                token,
+                expires_at,
+                jti,
+            })
         }
         Err(e) => {
             warn!(error = %e, "token signing failed");

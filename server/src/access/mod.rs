@@ -17,7 +17,9 @@
 //!   problem `code` there.
 //! - [`authorize`]: the [`Authorize`] hook an embedding application sets to decide access with
 //!   its own authentication instead of Weft tokens.
-//! - [`mint`]: `POST /api/v1/tokens`, a backend minting tokens with `WEFT_ADMIN_KEY`.
+//! - [`mint`]: `POST /api/v1/tokens`, a backend minting tokens with `WEFT_ADMIN_KEY`; the
+//!   admin-key check every admin endpoint shares.
+//! - [`revoked`]: the revoked token ids (`jti`) admissions refuse (kept by `crate::live`).
 //! - [`limits`]: connection counting (RAII permits), the per-connection token buckets and the
 //!   awareness screening both endpoints share.
 //!
@@ -28,6 +30,7 @@ pub mod gate;
 pub mod limits;
 pub mod mint;
 pub mod refusal;
+pub mod revoked;
 pub mod token;
 
 use std::time::Duration;
@@ -35,6 +38,7 @@ use std::time::Duration;
 pub use authorize::{Authorize, Decision, DenyStatus};
 pub use gate::{Admission, ApiTarget, Gate, Grant, SessionLimits};
 pub use refusal::Refusal;
+pub use revoked::Revocations;
 pub use token::{Access, Claims, Keys, TokenError};
 
 /// Default most open connections to one document (far above a real editing room; the
@@ -138,28 +142,43 @@ pub struct AccessArgs {
     pub max_awareness_per_doc: usize,
 }
 
-/// `weft token`: print a signed access token.
+/// `weft token`: print a signed access token, or `weft token revoke ID`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: Option<TokenCommand>,
+
     /// The server's secret (the same WEFT_AUTH_SECRET `weft serve` uses).
-    #[arg(long, env = "WEFT_AUTH_SECRET", hide_env_values = true, value_parser = parse_secret)]
-    pub auth_secret: Secret,
+    #[arg(long, env = "WEFT_AUTH_SECRET", hide_env_values = true, value_parser = parse_secret, required = true)]
+    pub auth_secret: Option<Secret>,
 
     /// Document name, or a prefix ending in `*` (`notes/*`; `*` alone: every document).
-    #[arg(long)]
-    pub doc: String,
+    #[arg(long, required = true)]
+    pub doc: Option<String>,
 
     /// `read` (document, live updates, awareness) or `write` (also edits).
-    #[arg(long, value_enum)]
-    pub access: Access,
+    #[arg(long, value_enum, required = true)]
+    pub access: Option<Access>,
 
     /// How long the token is valid (1h, 30m, 7d).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: Duration,
 
-    /// User name carried in the token (shown in server logs).
+    /// User name carried in the token (shown in server logs and the sessions list).
     #[arg(long)]
     pub user: Option<String>,
+
+    /// The token's id (`jti`), what `weft token revoke` names. Default: a random UUID. It is printed on stderr.
+    #[arg(long)]
+    pub jti: Option<String>,
+}
+
+/// `weft token` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Revoke a token by its id (`jti`): running servers refuse it and close its sessions (4403). Writes the store named by --data-dir / --database-url; with PostgreSQL every node closes its sessions within a second, with the embedded store a running server notices within --revocation-reload (use POST /api/v1/tokens/revoked to be immediate).
+    Revoke(crate::live::revocation::RevokeArgs),
 }
 
 /// Why `weft token` could not mint a token.
@@ -167,6 +186,8 @@ pub struct TokenArgs {
 pub enum MintError {
     #[error("--doc {0:?} is neither a document name nor a prefix ending in '*'")]
     BadScope(String),
+    #[error("--auth-secret, --doc and --access are required")]
+    Missing,
     #[error("signing failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
@@ -180,11 +201,30 @@ pub fn valid_scope(doc: &str) -> bool {
     }
 }
 
+/// A token `weft token` prints, and its id.
+#[derive(Debug)]
+pub struct Minted {
+    pub token: String,
+    pub jti: String,
+}
+
 /// Mints the token `weft token` prints.
-pub fn mint_token(args: &TokenArgs) -> Result<String, MintError> {
-    if !valid_scope(&args.doc) {
-        return Err(MintError::BadScope(args.doc.clone()));
+pub fn mint_token(args: &TokenArgs) -> Result<Minted, MintError> {
+    let (Some(secret), Some(doc), Some(access)) = (&args.auth_secret, &args.doc, args.access)
+    else {
+        return Err(MintError::Missing);
+    };
+    if !valid_scope(doc) {
+        return Err(MintError::BadScope(doc.clone()));
     }
-    let keys = Keys::new(args.auth_secret.expose());
-    Ok(keys.mint(&args.doc, args.access, args.ttl, args.user.as_deref())?)
+    let jti = args.jti.clone().unwrap_or_else(token::new_jti);
+    let claims = Claims {
+        doc: doc.clone(),
+        access,
+        exp: crate::store::unix_now().saturating_add(args.ttl.as_secs()),
+        user: args.user.clone(),
+        jti: Some(jti.clone()),
+    };
+    let token = Keys::new(secret.expose()).sign(&claims)?;
+    Ok(Minted { token, jti })
 }

@@ -19,6 +19,8 @@ pub enum Refusal {
     MissingToken,
     /// 401: the token is malformed, wrongly signed or expired.
     BadToken(TokenError),
+    /// 401: the token was revoked (`POST /api/v1/tokens/revoked`, `weft token revoke`).
+    Revoked,
     /// 403: the token is valid but does not cover this document.
     OutOfScope,
     /// 429: too many open connections to this document or from this address.
@@ -36,6 +38,7 @@ impl Refusal {
             Refusal::MissingToken => "token_required",
             Refusal::BadToken(TokenError::Expired) => "token_expired",
             Refusal::BadToken(TokenError::Invalid) => "token_invalid",
+            Refusal::Revoked => "token_revoked",
             Refusal::OutOfScope => "document_not_allowed",
             Refusal::Limit(LimitHit::PerDocument) => "too_many_connections_to_document",
             Refusal::Limit(LimitHit::PerIp) => "too_many_connections_from_address",
@@ -91,6 +94,11 @@ impl Refusal {
                 StatusCode::UNAUTHORIZED,
                 "token-invalid",
                 "token signature or format invalid",
+            ),
+            Refusal::Revoked => (
+                StatusCode::UNAUTHORIZED,
+                "token-revoked",
+                "this token was revoked; ask for a new one",
             ),
             Refusal::OutOfScope => (
                 StatusCode::FORBIDDEN,

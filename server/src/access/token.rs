@@ -1,15 +1,18 @@
 //! Access tokens: JWT, HS256 only, signed with the server's secret (`WEFT_AUTH_SECRET`).
 //!
 //! Claims: `doc` (an exact document name, or a prefix ending in `*`), `access` (`read` or
-//! `write`), `exp` (seconds since the Unix epoch, required, no leeway) and an optional `user`
-//! (a name for logs). The signature is checked by `jsonwebtoken` (HMAC verification through the
+//! `write`), `exp` (seconds since the Unix epoch, required, no leeway), an optional `user`
+//! (a name for logs and the sessions list) and an optional `jti` (the token's id, which
+//! revocation names: Weft mints every token with a random one). The signature is checked by `jsonwebtoken` (HMAC verification through the
 //! `hmac` crate compares in constant time). Tokens are never logged, nor put in errors.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use weft_crdt::DocName;
+
+use crate::store::unix_now;
 
 /// What a token allows on the documents it covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -31,6 +34,15 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The token's id (JWT `jti`): what `weft token revoke` and `POST /api/v1/tokens/revoked`
+    /// name. Tokens without one cannot be revoked (only expire).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// A fresh token id: a UUID v4 (122 random bits).
+pub fn new_jti() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl Claims {
@@ -113,16 +125,10 @@ impl Keys {
             access,
             exp: unix_now().saturating_add(ttl.as_secs()),
             user: user.map(str::to_owned),
+            jti: Some(new_jti()),
         };
         self.sign(&claims)
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -146,6 +152,11 @@ mod tests {
             .expect("mint");
         let claims = keys.verify(&token).expect("valid");
         assert_eq!(claims.access, Access::Read);
+        assert_eq!(
+            claims.jti.as_deref().map(str::len),
+            Some(36),
+            "minted with a jti"
+        );
         assert_eq!(claims.user.as_deref(), Some("ann"));
         assert!(claims.covers(&name("notes/a")));
         assert!(!claims.covers(&name("other")));
@@ -170,6 +181,7 @@ mod tests {
             access: Access::Write,
             exp: unix_now() - 5,
             user: None,
+            jti: None,
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

@@ -7,6 +7,8 @@
 //! - [`content`]: a Tiptap field as ProseMirror JSON, Markdown or HTML, and content written
 //!   from those (or plain text) as one live edit.
 //! - [`versions`]: list, take, read and restore versions.
+//! - [`sessions`]: who is connected (every node), closing a document's sessions, revoking a
+//!   token (admin key).
 //!
 //! A document name is one path segment: a `/` in it is sent as `%2F`. Every write goes through
 //! the document's actor, exactly like a WebSocket client's update: committed first, then
@@ -14,6 +16,7 @@
 
 pub mod content;
 pub mod documents;
+pub mod sessions;
 pub mod versions;
 
 use std::time::Duration;
@@ -94,6 +97,7 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
             "/documents/{name}/versions/{id}/restore",
             web::post().to(versions::restore),
         )
+        .configure(sessions::routes)
 }
 
 #[derive(OpenApi)]
@@ -118,6 +122,9 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
         versions::content,
         versions::update,
         versions::restore,
+        sessions::list,
+        sessions::close,
+        sessions::revoke,
     ),
     components(schemas(
         Problem,
@@ -130,6 +137,12 @@ pub fn scope(settings: ApiSettings) -> actix_web::Scope {
         versions::VersionList,
         versions::NewVersionRequest,
         versions::Restored,
+        crate::live::SessionInfo,
+        crate::live::Protocol,
+        crate::live::listing::SessionList,
+        sessions::Closed,
+        sessions::RevokeRequest,
+        sessions::Revoked,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -162,8 +175,10 @@ pub struct Problem {
     pub status: u16,
     /// Stable: `document-not-found`, `document-exists`, `invalid-name`, `invalid-update`,
     /// `invalid-json`, `document-too-large`, `version-not-found`, `read-only-token`,
-    /// `token-required`, `token-invalid`, `token-expired`, `document-not-allowed`,
-    /// `unavailable`, `store-error`, `invalid-content`, `wrong-root-type`, `root-not-found`.
+    /// `token-required`, `token-invalid`, `token-expired`, `token-revoked`,
+    /// `document-not-allowed`, `unavailable`, `store-error`, `invalid-content`,
+    /// `wrong-root-type`, `root-not-found`, `admin-key-required`, `admin-key-invalid`,
+    /// `admin-key-not-configured`, `invalid-revocation`.
     pub code: String,
     pub detail: String,
 }
@@ -235,6 +250,12 @@ impl From<HttpResponse> for ApiError {
     }
 }
 
+impl From<Box<HttpResponse>> for ApiError {
+    fn from(response: Box<HttpResponse>) -> Self {
+        ApiError(response)
+    }
+}
+
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 pub(crate) fn not_found(name: &DocName) -> HttpResponse {
@@ -274,6 +295,13 @@ pub(crate) fn retry_later(mut response: HttpResponse) -> HttpResponse {
 /// The document named by the `{name}` segment, after the access check (`need` = write for
 /// calls that change it).
 pub(crate) async fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiResult<DocName> {
+    let name = name_of(req)?;
+    authorize(req, gate, ApiTarget::Doc(&name), need).await?;
+    Ok(name)
+}
+
+/// The document named by the `{name}` segment (no access check).
+pub(crate) fn name_of(req: &HttpRequest) -> ApiResult<DocName> {
     let raw = req.match_info().get("name").unwrap_or_default();
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| {
         problem(
@@ -282,10 +310,8 @@ pub(crate) async fn target(req: &HttpRequest, gate: &Gate, need: Access) -> ApiR
             "document name is not UTF-8",
         )
     })?;
-    let name = DocName::parse(&decoded)
-        .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid-name", &e.to_string()))?;
-    authorize(req, gate, ApiTarget::Doc(&name), need).await?;
-    Ok(name)
+    DocName::parse(&decoded)
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, "invalid-name", &e.to_string()).into())
 }
 
 pub(crate) async fn authorize(

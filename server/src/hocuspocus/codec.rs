@@ -61,9 +61,11 @@ pub enum Message {
         /// Sent by v4 providers after the token.
         provider_version: Option<String>,
     },
-    /// A stateless message for the server's hooks (Weft has none: it is logged and dropped).
+    /// `provider.sendStateless(payload)`: relayed to the document's other Hocuspocus sessions
+    /// (on every node) and given to the embedder's `DocumentHooks::stateless`.
     Stateless(String),
-    /// A stateless message the server should relay to the document's other connections.
+    /// Hocuspocus's server-internal relay opcode; its server refuses it from a client, Weft
+    /// ignores it.
     BroadcastStateless(String),
     /// The provider detached from this document (the socket stays open for the others).
     Close,
@@ -176,6 +178,14 @@ pub fn sync_status(key: &str, applied: bool) -> Vec<u8> {
 pub fn close(key: &str, reason: &str) -> Vec<u8> {
     let mut out = message(key, MSG_CLOSE);
     out.write_string(reason);
+    out
+}
+
+/// A stateless message for `key` (type 5, what Hocuspocus's `document.broadcastStateless`
+/// sends; the provider emits its `stateless` event with `payload`).
+pub fn stateless(key: &str, payload: &str) -> Vec<u8> {
+    let mut out = message(key, MSG_STATELESS);
+    out.write_string(payload);
     out
 }
 

@@ -11,7 +11,9 @@
 //!   bodies go through `weft_crdt::codec` unchanged.
 //! - [`session`]: the multiplexed loop (one member of an actor per open document), auth per
 //!   document through `access::Gate` (tokens, or the embedder's `Authorize` hook given the
-//!   upgrade request and the Auth message's token), SyncStatus acknowledgements, keepalive.
+//!   upgrade request and the Auth message's token), SyncStatus acknowledgements, keepalive,
+//!   stateless messages (relayed through `crate::live` to the document's other Hocuspocus
+//!   sessions on every node), closes asked from outside (revocation, `DELETE …/sessions`).
 //!
 //! Only the Origin check runs before the upgrade: the URL names no document and the tokens
 //! arrive in Auth messages, one per document. The module never touches the store or a
@@ -25,6 +27,7 @@ use tracing::{info_span, Instrument};
 
 use crate::access::Gate;
 use crate::doc::Registry;
+use crate::live::Live;
 use crate::ws::WsSettings;
 use session::HpSession;
 
@@ -35,6 +38,7 @@ pub async fn hocuspocus_route(
     registry: web::Data<Registry>,
     settings: web::Data<WsSettings>,
     gate: web::Data<Gate>,
+    live: web::Data<Live>,
 ) -> actix_web::Result<HttpResponse> {
     if registry.is_shutting_down() {
         return Ok(HttpResponse::ServiceUnavailable().finish());
@@ -53,6 +57,7 @@ pub async fn hocuspocus_route(
         registry.get_ref().clone(),
         settings.get_ref().clone(),
         gate.get_ref().clone(),
+        live.get_ref().clone(),
         req.clone(),
     );
     // As for `/ws`: the session lives on this worker beside its socket; actors are elsewhere.

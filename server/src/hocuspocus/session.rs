@@ -26,7 +26,7 @@ use actix_web::HttpRequest;
 use actix_ws::CloseReason;
 use bytes::Bytes;
 use futures_util::stream::{self, LocalBoxStream, SelectAll, StreamExt};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use weft_crdt::codec::{MSG_SYNC, SYNC_STEP2};
@@ -36,12 +36,16 @@ use super::codec::{self, Frame, Message};
 use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Gate, SessionLimits};
 use crate::doc::{Close, DocHandle, Registry};
+use crate::live::directory::CONTROL_QUEUE;
+use crate::live::stateless::{StatelessLimiter, Verdict};
+use crate::live::{Control, Live, Registration};
 use crate::ws::close;
 use crate::ws::frames::{self, Incoming};
 use crate::ws::socket::Socket;
 use crate::ws::WsSettings;
 
 mod admission;
+mod live;
 
 /// Documents one connection may have open or refused at once; more close it with 1008. Each
 /// open document is an actor member and may load a document, so this bounds what one socket
@@ -65,6 +69,10 @@ struct OpenDoc {
     expires_at: Option<Instant>,
     /// Holds this document's slot in the connection limits until it closes.
     _permit: ConnPermit,
+    /// Keeps the document's session in the sessions list (see `crate::live`).
+    listed: Registration,
+    /// The token's (or hook's) user, for the stateless hook.
+    user: Option<String>,
     /// Sync step 1s sent to the actor whose step 2 reply has not been forwarded yet.
     step1_pending: usize,
     /// SyncStatus answers held back while `step1_pending > 0` (see [`HpSession::forward`]).
@@ -103,6 +111,15 @@ pub struct HpSession {
     denied: HashSet<String>,
     next_slot: u64,
     outbound: SelectAll<LocalBoxStream<'static, (String, u64, Out)>>,
+    live: Live,
+    /// Stateless messages from outside (other sessions, other nodes) and closes (revocation,
+    /// `DELETE …/sessions`), for every document on this connection.
+    control: mpsc::Sender<Control>,
+    control_rx: Option<mpsc::Receiver<Control>>,
+    /// Stateless size and rate, for the whole socket.
+    stateless: StatelessLimiter,
+    /// Stateless messages dropped over the rate since the last log line, and when that was.
+    stateless_dropped: (u64, Option<Instant>),
 }
 
 impl HpSession {
@@ -111,10 +128,17 @@ impl HpSession {
         registry: Registry,
         settings: WsSettings,
         gate: Gate,
+        live: Live,
         req: HttpRequest,
     ) -> Self {
         let limits = gate.session_limits();
+        let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
         HpSession {
+            stateless: StatelessLimiter::new(live.stateless_limits(), Instant::now()),
+            stateless_dropped: (0, None),
+            live,
+            control,
+            control_rx: Some(control_rx),
             conn,
             awareness: AwarenessLimiter::new(
                 limits.max_awareness_size,
@@ -144,6 +168,9 @@ impl HpSession {
             self.limits.message_burst,
             last_heard,
         );
+        let Some(mut control_rx) = self.control_rx.take() else {
+            return;
+        };
         let end = loop {
             let expiry = self.docs.values().filter_map(|d| d.expires_at).min();
             tokio::select! {
@@ -202,6 +229,13 @@ impl HpSession {
                                 break end_of(frames::sent(e));
                             }
                         }
+                    }
+                }
+                // After the documents' own frames: a stateless flood from other sessions never
+                // holds back updates (each sender is rate-limited; a full queue drops them).
+                Some(control) = control_rx.recv() => {
+                    if let Err(end) = self.on_control(&mut ws, control).await {
+                        break end;
                     }
                 }
                 _ = tokio::time::sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
@@ -323,12 +357,11 @@ impl HpSession {
                 }
                 Ok(())
             }
-            Message::Stateless(payload) => {
-                debug!(key = %key, len = payload.len(), "stateless message dropped (no server hook)");
-                Ok(())
-            }
+            Message::Stateless(payload) => self.on_stateless(&key, payload),
             Message::BroadcastStateless(payload) => {
-                debug!(key = %key, len = payload.len(), "broadcast-stateless dropped (not supported)");
+                // Hocuspocus refuses this server-internal opcode from a client; providers send
+                // stateless messages as type 5.
+                info!(key = %key, len = payload.len(), "broadcast-stateless from a client ignored (send type 5, stateless)");
                 Ok(())
             }
             Message::Ignored(kind) => {

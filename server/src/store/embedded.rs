@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use weft_crdt::DocName;
 
 use super::{
-    Compacted, DocMeta, LogStats, NewVersion, Store, StoreError, Stored, VersionHead, VersionKind,
-    VersionMeta,
+    unix_now, Compacted, DocMeta, LogStats, NewVersion, RevokedToken, Store, StoreError, Stored,
+    VersionHead, VersionKind, VersionMeta,
 };
 use crate::config::SyncMode;
 
@@ -33,7 +33,7 @@ use writer::WriteOp;
 /// Append requests waiting for the writer. Senders wait when it is full (backpressure).
 const WRITER_QUEUE: usize = 4096;
 /// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS versions (
     state_vector BLOB NOT NULL,
     data         BLOB NOT NULL,
     PRIMARY KEY (doc_id, id)
+);
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+    jti        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
 );
 ";
 
@@ -258,6 +262,41 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Store for EmbeddedStore {
+    async fn revoke_token(&self, token: &RevokedToken) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::Revoke {
+            token: Some(token.clone()),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+    }
+
+    async fn revoked_tokens(&self) -> Result<Vec<RevokedToken>, StoreError> {
+        let now = unix_now() as i64;
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([now], |r| {
+                    Ok(RevokedToken {
+                        jti: r.get(0)?,
+                        expires_at: r.get::<_, i64>(1)?.max(0) as u64,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn purge_revoked_tokens(&self) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::Revoke { token: None, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?.map(|_| 0)
+    }
+
     async fn load(&self, doc: &DocName) -> Result<Stored, StoreError> {
         Ok(self.read_parts(doc).await?.0)
     }

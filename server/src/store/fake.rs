@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use weft_crdt::DocName;
 
 use super::{
-    Compacted, DocMeta, LogStats, NewVersion, Store, StoreError, Stored, VersionHead, VersionMeta,
+    unix_now, Compacted, DocMeta, LogStats, NewVersion, RevokedToken, Store, StoreError, Stored,
+    VersionHead, VersionMeta,
 };
 
 /// How the fake store answers.
@@ -35,6 +36,8 @@ pub struct FakeStore {
     mode: watch::Sender<Mode>,
     logs: Mutex<HashMap<DocName, Vec<Bytes>>>,
     appends: std::sync::atomic::AtomicUsize,
+    /// Revoked token ids and their expiry.
+    revoked: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for FakeStore {
@@ -43,6 +46,7 @@ impl Default for FakeStore {
             mode: watch::channel(Mode::Healthy).0,
             logs: Mutex::new(HashMap::new()),
             appends: Default::default(),
+            revoked: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -201,6 +205,37 @@ impl Store for FakeStore {
     ) -> Result<Option<(VersionMeta, Vec<Bytes>)>, StoreError> {
         self.gate(false).await?;
         Ok(None)
+    }
+
+    async fn revoke_token(&self, token: &RevokedToken) -> Result<(), StoreError> {
+        self.gate(false).await?;
+        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let at = revoked.entry(token.jti.clone()).or_insert(0);
+        *at = (*at).max(token.expires_at);
+        Ok(())
+    }
+
+    async fn revoked_tokens(&self) -> Result<Vec<RevokedToken>, StoreError> {
+        self.gate(false).await?;
+        let now = unix_now();
+        let revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(revoked
+            .iter()
+            .filter(|(_, at)| **at > now)
+            .map(|(jti, at)| RevokedToken {
+                jti: jti.clone(),
+                expires_at: *at,
+            })
+            .collect())
+    }
+
+    async fn purge_revoked_tokens(&self) -> Result<u64, StoreError> {
+        self.gate(false).await?;
+        let now = unix_now();
+        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let before = revoked.len();
+        revoked.retain(|_, at| *at > now);
+        Ok((before - revoked.len()) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

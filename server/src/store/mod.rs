@@ -122,6 +122,22 @@ pub struct NewVersion {
     pub data: Vec<u8>,
 }
 
+/// A revoked access token: its id (`jti`) and when the token expires (seconds since the Unix
+/// epoch). The row is kept until then (a token past its expiry is refused anyway), then purged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RevokedToken {
+    pub jti: String,
+    pub expires_at: u64,
+}
+
+/// Seconds since the Unix epoch, now (for revocation expiry).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Why a store call failed. What matters to the caller is [`StoreError::is_retryable`]: a
 /// store that cannot be reached or did not answer in time is retried with backoff; one that
 /// refused the operation for good (a constraint, a schema mismatch, data that does not read
@@ -232,6 +248,26 @@ pub trait Store: Send + Sync + 'static {
         _position: u64,
     ) -> Result<Option<Vec<(u64, Bytes)>>, StoreError> {
         Ok(Some(Vec::new()))
+    }
+
+    /// Records a revoked token (see `live::revocation`); revoking it again keeps the later
+    /// expiry. Stores that keep no revocations refuse (the default).
+    async fn revoke_token(&self, token: &RevokedToken) -> Result<(), StoreError> {
+        let _ = token;
+        Err(StoreError::Database(format!(
+            "the {} store keeps no revoked tokens",
+            self.kind()
+        )))
+    }
+
+    /// The revoked tokens that have not expired yet.
+    async fn revoked_tokens(&self) -> Result<Vec<RevokedToken>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Removes the revocations whose tokens have expired; how many were removed.
+    async fn purge_revoked_tokens(&self) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
     /// Checks that the store answers (for `/readyz`).

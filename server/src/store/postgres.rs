@@ -19,13 +19,14 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use weft_crdt::DocName;
 
 use super::{
-    Compacted, DocMeta, LogStats, NewVersion, Store, StoreError, Stored, VersionHead, VersionKind,
-    VersionMeta,
+    Compacted, DocMeta, LogStats, NewVersion, RevokedToken, Store, StoreError, Stored, VersionHead,
+    VersionKind, VersionMeta,
 };
 
 mod appender;
 
 mod migrate;
+mod revoked;
 pub mod tls;
 
 pub use migrate::migrate;
@@ -623,6 +624,18 @@ impl Store for PostgresStore {
             entries.push((seq as u64, Bytes::from(row.get::<_, Vec<u8>>(2))));
         }
         Ok(Some(entries))
+    }
+
+    async fn revoke_token(&self, token: &RevokedToken) -> Result<(), StoreError> {
+        revoked::revoke(&self.client().await?, &self.notify_as, token).await
+    }
+
+    async fn revoked_tokens(&self) -> Result<Vec<RevokedToken>, StoreError> {
+        revoked::list(&self.client().await?).await
+    }
+
+    async fn purge_revoked_tokens(&self) -> Result<u64, StoreError> {
+        revoked::purge(&self.client().await?).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -102,6 +102,21 @@ pub fn token_expired() -> CloseReason {
 /// 4401 mirrors HTTP 401).
 pub const TOKEN_EXPIRED: u16 = 4401;
 
+/// 4403: the session's token was revoked, or an admin closed the document's sessions after a
+/// permission change (mirrors HTTP 403 and Hocuspocus's `Forbidden`); reconnect to be
+/// admitted again, with a new token if it was revoked.
+pub fn forbidden(text: &str) -> CloseReason {
+    reason(CloseCode::Other(FORBIDDEN), text)
+}
+
+/// The application close code for a revoked token or a closed document (see [`forbidden`]).
+pub const FORBIDDEN: u16 = 4403;
+
+/// 1009: a Hocuspocus stateless message larger than `--max-stateless-size`.
+pub fn stateless_too_big() -> CloseReason {
+    reason(CloseCode::Size, "stateless message too big")
+}
+
 /// 4404: the document was deleted through the API (mirrors HTTP 404).
 pub const DELETED: u16 = 4404;
 

@@ -12,13 +12,14 @@
 //! (sync step 2, updates) are dropped before the actor and answered with a y-protocols
 //! permission-denied message; a token bucket caps messages per second (1008); a connection may
 //! introduce only so many awareness client ids (1008); the session ends with 4401 when its
-//! token expires.
+//! token expires, and with 4403 when its token is revoked or an admin closes the document's
+//! sessions (through its control queue, see `crate::live`).
 
 use std::time::Duration;
 
 use actix_ws::CloseReason;
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use weft_crdt::codec::{decode_frame, encode_permission_denied};
@@ -31,6 +32,8 @@ use super::upgrade::WsSettings;
 use crate::access::limits::{AwarenessLimiter, ConnPermit, TokenBucket};
 use crate::access::{Access, Admission, SessionLimits};
 use crate::doc::{Close, DocHandle, JoinError, Member, Registry};
+use crate::live::directory::CONTROL_QUEUE;
+use crate::live::{Control, Live, NewSession, Protocol};
 
 /// Joins retried when the actor retires just as we arrive (each retry gets a fresh actor).
 const JOIN_ATTEMPTS: usize = 5;
@@ -47,6 +50,9 @@ pub struct Session {
     awareness: AwarenessLimiter,
     /// Holds this connection's slots in the connection limits; freed when the session ends.
     _permit: ConnPermit,
+    live: Live,
+    /// What the sessions list shows of this session (taken when it joins).
+    listing: Option<NewSession>,
 }
 
 /// Messages that passed [`Session::screen`], and how many writes it refused.
@@ -78,8 +84,19 @@ impl Session {
         settings: WsSettings,
         admission: Admission,
         limits: SessionLimits,
+        live: Live,
     ) -> Self {
+        let listing = NewSession {
+            doc: name.clone(),
+            id,
+            protocol: Protocol::YWebsocket,
+            access: admission.access,
+            user: admission.user,
+            jti: admission.jti,
+        };
         Session {
+            live,
+            listing: Some(listing),
             id,
             name,
             registry,
@@ -113,6 +130,11 @@ impl Session {
         };
         debug!("session open");
         crate::metrics::connection_opened();
+        let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let _listed = self
+            .listing
+            .take()
+            .map(|listing| self.live.register(listing, control_tx));
         let mut ping = tokio::time::interval(self.settings.ping_interval);
         ping.reset();
         let mut last_heard = Instant::now();
@@ -138,6 +160,13 @@ impl Session {
                         }
                         Err(_) => End::Close(close::unavailable("document closed")),
                     };
+                }
+                Some(control) = control_rx.recv() => {
+                    if let Control::Close { reason, .. } = control {
+                        info!(code = ?reason.code, "closing session (asked from outside: revocation or access change)");
+                        crate::metrics::refused("closed_by_admin");
+                        break End::Close(reason);
+                    }
                 }
                 _ = async { expiry.as_mut().expect("guarded by is_some").await }, if expiry.is_some() => {
                     info!("token expired; closing session");

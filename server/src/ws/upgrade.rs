@@ -23,6 +23,7 @@ use super::takeover::{Ownable, Takeover};
 use crate::access::Gate;
 use crate::doc::Registry;
 use crate::http::problem;
+use crate::live::Live;
 
 /// Per-connection knobs (from the configuration).
 #[derive(Debug, Clone)]
@@ -47,6 +48,7 @@ pub async fn ws_route(
     registry: web::Data<Registry>,
     settings: web::Data<WsSettings>,
     gate: web::Data<Gate>,
+    live: web::Data<Live>,
 ) -> actix_web::Result<HttpResponse> {
     let raw = req.match_info().get("doc").unwrap_or_default();
     let decoded = match percent_decode_str(raw).decode_utf8() {
@@ -95,6 +97,7 @@ pub async fn ws_route(
         settings.get_ref().clone(),
         admission,
         gate.session_limits(),
+        live.get_ref().clone(),
     );
     // actix workers are single-threaded runtimes: the session lives on this worker, beside
     // its socket. The document actor lives elsewhere and writes to the socket directly.

@@ -9,42 +9,10 @@ import {
   startServer, makeClient, waitSynced, waitFor, randomRoom, rawSocket, waitClosed, destroyClient,
   canonical, sleep, IS_REFERENCE, WEFT_BIN, Y, WebSocket, encoding
 } from '../lib/harness.mjs'
+import { hpUrl, hpClient, sharedSocket, hpSynced } from '../lib/hocuspocus.mjs'
 
 const skip = IS_REFERENCE && 'the reference server has no Hocuspocus endpoint'
 const SECRET = 'node black-box secret, at least 32 bytes'
-
-const hpUrl = (server) => `ws://127.0.0.1:${server.port}/hocuspocus`
-
-/** A HocuspocusProvider on its own socket (or on `socket`, multiplexed). Torn down after `t`. */
-function hpClient (t, server, name, { socket = null, token = null, doc = new Y.Doc() } = {}) {
-  const events = { authenticated: [], failed: [], closes: [], stateless: [] }
-  const opts = {
-    name,
-    document: doc,
-    token,
-    onAuthenticated: (e) => events.authenticated.push(e.scope),
-    onAuthenticationFailed: (e) => events.failed.push(e.reason),
-    onClose: (e) => events.closes.push({ code: e.event?.code, reason: e.event?.reason }),
-    onStateless: (e) => events.stateless.push(e.payload)
-  }
-  const provider = socket
-    ? new HocuspocusProvider({ ...opts, websocketProvider: socket })
-    : new HocuspocusProvider({ ...opts, url: hpUrl(server), WebSocketPolyfill: WebSocket, delay: 200, minDelay: 200, maxDelay: 1000 })
-  if (socket) provider.attach()
-  const c = { doc, provider, awareness: provider.awareness, events, name }
-  t.after(() => { try { provider.destroy() } catch {} ; try { doc.destroy() } catch {} })
-  return c
-}
-
-function sharedSocket (t, server) {
-  const socket = new HocuspocusProviderWebsocket({ url: hpUrl(server), WebSocketPolyfill: WebSocket, delay: 200, minDelay: 200, maxDelay: 1000 })
-  t.after(() => { try { socket.destroy() } catch {} })
-  return socket
-}
-
-const hpSynced = (c, timeout = 15000) => waitFor(() => c.provider.isSynced && !c.provider.hasUnsyncedChanges, {
-  timeout, what: () => `hocuspocus provider for ${c.name} to sync (synced=${c.provider.isSynced}, unsynced=${c.provider.unsyncedChanges}, events=${JSON.stringify(c.events)})`
-})
 
 const state = (doc) => canonical({ t: doc.getText('t').toString(), m: doc.getMap('m').toJSON() })
 

@@ -12,6 +12,7 @@ use weft_crdt::DocName;
 use super::{send, End, HpSession, OpenDoc, Out, MAX_DOCS_PER_CONN};
 use crate::access::{Access, Admission, Refusal};
 use crate::hocuspocus::codec;
+use crate::live::{NewSession, Protocol};
 use crate::ws::close;
 use crate::ws::session::join;
 use crate::ws::socket::{Outbound, Socket};
@@ -52,6 +53,7 @@ impl HpSession {
             access,
             user,
             expires_in,
+            jti,
             permit,
         } = admission;
         let id = self.registry.next_session_id();
@@ -103,6 +105,17 @@ impl HpSession {
             }
         };
         info!(doc = %name, session = id.0, ?access, user = user.as_deref().unwrap_or(""), "document opened");
+        let listed = self.live.register(
+            NewSession {
+                doc: name.clone(),
+                id,
+                protocol: Protocol::Hocuspocus,
+                access,
+                user: user.clone(),
+                jti,
+            },
+            self.control.clone(),
+        );
         self.docs.insert(
             key.clone(),
             OpenDoc {
@@ -115,6 +128,8 @@ impl HpSession {
                 access,
                 expires_at: expires_in.map(|left| Instant::now() + left),
                 _permit: permit,
+                listed,
+                user,
                 step1_pending: 0,
                 held_acks: Vec::new(),
             },
@@ -152,6 +167,9 @@ impl HpSession {
             Ok(grant) => {
                 doc.access = grant.access;
                 doc.expires_at = grant.expires_in.map(|left| Instant::now() + left);
+                doc.listed
+                    .update(grant.access, grant.user.clone(), grant.jti.clone());
+                doc.user = grant.user;
                 send(ws, codec::authenticated(&key, grant.access == Access::Read)).await
             }
             Err(refusal) => {

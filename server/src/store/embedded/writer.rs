@@ -12,7 +12,7 @@ use weft_crdt::DocName;
 
 use super::{db_err, now_ms};
 use crate::store::fold::Fold;
-use crate::store::{Compacted, LogStats, NewVersion, StoreError, VersionMeta};
+use crate::store::{Compacted, LogStats, NewVersion, RevokedToken, StoreError, VersionMeta};
 
 /// Largest number of requests folded into one commit: bounds one transaction's latency.
 const MAX_GROUP: usize = 512;
@@ -46,6 +46,11 @@ pub(super) enum WriteOp {
         after: Option<i64>,
         fold: Option<Fold>,
         reply: oneshot::Sender<Result<VersionMeta, StoreError>>,
+    },
+    /// Records a revoked token (`None`: none) and purges the revocations past their expiry.
+    Revoke {
+        token: Option<RevokedToken>,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
     },
 }
 
@@ -115,7 +120,9 @@ fn reply(op: WriteOp, result: Result<Outcome, StoreError>) {
                 _ => Err(mismatch()),
             }));
         }
-        WriteOp::Create { reply, .. } | WriteOp::Delete { reply, .. } => {
+        WriteOp::Create { reply, .. }
+        | WriteOp::Delete { reply, .. }
+        | WriteOp::Revoke { reply, .. } => {
             let _ = reply.send(result.and_then(|o| match o {
                 Outcome::Flag(done) => Ok(done),
                 _ => Err(mismatch()),
@@ -166,6 +173,10 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>
                 ..
             } => {
                 results.push(put_version(&txn, doc, version, *after, fold.as_ref(), now)?);
+                continue;
+            }
+            WriteOp::Revoke { token, .. } => {
+                results.push(revoke(&txn, token.as_ref())?);
                 continue;
             }
         };
@@ -255,11 +266,38 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>
                 }));
             }
             // Answered before the document row is touched (above).
-            WriteOp::Create { .. } | WriteOp::Delete { .. } | WriteOp::PutVersion { .. } => {}
+            WriteOp::Create { .. }
+            | WriteOp::Delete { .. }
+            | WriteOp::PutVersion { .. }
+            | WriteOp::Revoke { .. } => {}
         }
     }
     txn.commit().map_err(db_err)?;
     Ok(results)
+}
+
+/// Records a revocation (keeping the later expiry) and purges those past their expiry, in the
+/// group's transaction.
+fn revoke(
+    txn: &rusqlite::Transaction<'_>,
+    token: Option<&RevokedToken>,
+) -> Result<Outcome, StoreError> {
+    if let Some(token) = token {
+        txn.execute(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2)
+             ON CONFLICT(jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+            params![
+                token.jti,
+                i64::try_from(token.expires_at).unwrap_or(i64::MAX)
+            ],
+        )
+        .map_err(db_err)?;
+    }
+    let now = i64::try_from(crate::store::unix_now()).unwrap_or(i64::MAX);
+    let purged = txn
+        .execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])
+        .map_err(db_err)?;
+    Ok(Outcome::Flag(purged > 0))
 }
 
 /// Stores one version (see `WriteOp::PutVersion`), in the group's transaction.
