@@ -25,6 +25,7 @@
 pub mod codec;
 pub mod content;
 pub mod document;
+mod hibernate;
 mod guard;
 pub mod name;
 pub mod presence;
