@@ -604,8 +604,12 @@ mod tests {
         // The first update wakes it and is applied as usual.
         let update = edit(&replicas[1], " new");
         let mut fx = Effects::default();
-        let msg = decode_frame(&encode_update(&update)).expect("frame").remove(0);
-        server.handle(SessionId(1), msg, 0, &mut fx).expect("applies");
+        let msg = decode_frame(&encode_update(&update))
+            .expect("frame")
+            .remove(0);
+        server
+            .handle(SessionId(1), msg, 0, &mut fx)
+            .expect("applies");
         assert!(!server.is_hibernated());
         assert_eq!(fx.persist.len(), 1);
         let state = server.encode_state().expect("encodes");

@@ -25,8 +25,8 @@
 pub mod codec;
 pub mod content;
 pub mod document;
-mod hibernate;
 mod guard;
+mod hibernate;
 pub mod name;
 pub mod presence;
 pub mod snapshot;

@@ -48,6 +48,15 @@ fn describe() {
         "weft_documents_loaded",
         "Documents loaded in memory (one actor each)."
     );
+    describe_gauge!(
+        "weft_documents",
+        "Loaded documents by state: live (materialized) or hibernated (encoded state only)."
+    );
+    describe_gauge!(
+        "weft_document_state_bytes",
+        Unit::Bytes,
+        "Bytes of document state by state: hibernated, exactly what is held; live, the stored size at load or wake (the materialized document holds several times it)."
+    );
     describe_counter!(
         "weft_messages_in_total",
         "y-protocols messages received, by kind."
@@ -129,6 +138,12 @@ pub fn connection_closed() {
 
 pub fn documents_loaded(n: usize) {
     gauge!("weft_documents_loaded").set(n as f64);
+}
+
+/// A document's share of the state gauges: `docs` (+1/-1) and `bytes` in `state`.
+pub fn document_state(state: &'static str, docs: f64, bytes: f64) {
+    gauge!("weft_documents", "state" => state).increment(docs);
+    gauge!("weft_document_state_bytes", "state" => state).increment(bytes);
 }
 
 pub fn frame_in(bytes: usize, messages: &[weft_crdt::Inbound]) {
