@@ -175,6 +175,14 @@ impl Document {
         }
     }
 
+    /// Hibernated, and `update` holds nothing new: it need not wake the document.
+    fn adds_nothing(&self, update: &Update) -> bool {
+        match &self.body {
+            Body::Dormant(d) => !self.poisoned && d.adds_nothing(update),
+            Body::Live(_) => false,
+        }
+    }
+
     /// Materializes a hibernated document (its first write does this by itself).
     pub fn wake(&mut self) -> Result<(), ApplyError> {
         self.live().map(|_| ())
@@ -244,6 +252,9 @@ impl Document {
         match msg {
             Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv)?)),
             Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
+                if self.adds_nothing(&update) {
+                    return Ok(()); // a hibernated document stays so
+                }
                 refuse_gaps(self.live()?, &update)?;
                 if let Some(diff) = self.apply(update)? {
                     fx.broadcast.push(encode_update(&diff));
@@ -268,6 +279,9 @@ impl Document {
     /// Applies an update that does not come from a session but from the same untrusted world
     /// (the HTTP API): the same rules as a session's update.
     pub fn apply_untrusted(&mut self, update: Update, fx: &mut Effects) -> Result<(), ApplyError> {
+        if self.adds_nothing(&update) {
+            return Ok(());
+        }
         refuse_gaps(self.live()?, &update)?;
         self.apply_external(update, fx)
     }
@@ -590,6 +604,11 @@ mod tests {
             deliver(&mut server, i, &step1, &mut replicas);
         }
         assert!(server.is_hibernated(), "reads do not wake it");
+        // An old client's sync step 2 (what it has; nothing new) does not wake it either.
+        let sv = server.state_vector();
+        let step2 = encode_sync_step2(&replicas[0].doc.transact().encode_diff_v1(&sv));
+        deliver(&mut server, 0, &step2, &mut replicas);
+        assert!(server.is_hibernated(), "a step 2 with nothing new woke it");
         while let Some(i) = replicas.iter().position(|r| !r.inbox.is_empty()) {
             let frame = replicas[i].inbox.remove(0);
             replicas[i].receive(&frame);

@@ -7,7 +7,9 @@
 //!
 //! - the sync step 2 frame that carries the whole state (what a fresh joiner is sent, as is);
 //! - the state itself, one v1 update: the tail of that frame, the same allocation;
-//! - the state vector (for the greeting and to know what a client misses).
+//! - the state vector (for the greeting and to know what a client misses);
+//! - the delete set, decoded (a few bytes per deleted range): a client's sync step 2 carries
+//!   its whole delete set, and it must not wake the document when it adds nothing.
 //!
 //! The first write materializes the document again ([`Dormant::wake`]): one decode.
 
@@ -16,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, StateVector, Transact};
+use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, Update};
 
 use crate::codec::encode_sync_step2;
 use crate::document::ApplyError;
@@ -28,6 +30,7 @@ pub(crate) struct Dormant {
     /// Where the state (one v1 update) starts in `step2`.
     state_at: usize,
     sv: StateVector,
+    deleted: IdSet,
 }
 
 impl fmt::Debug for Dormant {
@@ -35,6 +38,7 @@ impl fmt::Debug for Dormant {
         f.debug_struct("Dormant")
             .field("state_bytes", &self.state().len())
             .field("sv", &self.sv)
+            .field("deleted_clients", &self.deleted.len())
             .finish()
     }
 }
@@ -53,10 +57,12 @@ impl Dormant {
             }
             let state = txn.encode_diff_v1(&StateVector::default());
             let step2 = Bytes::from(encode_sync_step2(&state));
+            let snapshot = txn.snapshot();
             Some(Dormant {
                 state_at: step2.len() - state.len(),
                 step2,
-                sv: txn.state_vector(),
+                sv: snapshot.state_map,
+                deleted: snapshot.delete_set,
             })
         }))
         .ok()
@@ -98,6 +104,21 @@ impl Dormant {
         }
     }
 
+    /// Whether `update` holds nothing the document lacks: no block past its state vector,
+    /// no deletion it has not recorded (a reconnecting client's sync step 2, a duplicate).
+    pub(crate) fn adds_nothing(&self, update: &Update) -> bool {
+        let new_blocks = update
+            .insertions(true)
+            .iter()
+            .any(|(client, ranges)| ranges.iter().any(|r| r.end > self.sv.get(client)));
+        !new_blocks
+            && update
+                .delete_set()
+                .diff(&self.deleted)
+                .iter()
+                .all(|(_, ranges)| ranges.is_empty())
+    }
+
     /// Materializes the document again.
     pub(crate) fn wake(&self) -> Result<Doc, SnapshotError> {
         rebuild(&[self.state()])
@@ -108,7 +129,7 @@ impl Dormant {
 mod tests {
     use super::*;
     use yrs::updates::decoder::Decode;
-    use yrs::{GetString, Text, Update};
+    use yrs::{GetString, Text};
 
     fn doc_with(texts: &[&str]) -> Doc {
         let doc = Doc::new();
@@ -168,5 +189,41 @@ mod tests {
             dormant.diff(&StateVector::default()).expect("diffs"),
             dormant.state()
         );
+    }
+
+    #[test]
+    fn a_reconnecting_clients_step2_adds_nothing_a_new_edit_does() {
+        let doc = doc_with(&["hello world"]);
+        {
+            let t = doc.get_or_insert_text("t");
+            t.remove_range(&mut doc.transact_mut(), 0, 6);
+        }
+        let dormant = Dormant::of(&doc).expect("encodes");
+        // What a client with everything answers our step 1: no blocks, its whole delete set.
+        let step2 = doc
+            .transact()
+            .encode_diff_v1(&doc.transact().state_vector());
+        assert!(dormant.adds_nothing(&Update::decode_v1(&step2).expect("decodes")));
+        let full = doc.transact().encode_diff_v1(&StateVector::default());
+        assert!(dormant.adds_nothing(&Update::decode_v1(&full).expect("decodes")));
+        // A new deletion, or new text, adds something.
+        let client = Doc::new();
+        client
+            .transact_mut()
+            .apply_update(Update::decode_v1(&full).expect("decodes"))
+            .expect("applies");
+        let t = client.get_or_insert_text("t");
+        let deletion = {
+            let mut txn = client.transact_mut();
+            t.remove_range(&mut txn, 0, 1);
+            txn.encode_update_v1()
+        };
+        assert!(!dormant.adds_nothing(&Update::decode_v1(&deletion).expect("decodes")));
+        let insertion = {
+            let mut txn = client.transact_mut();
+            t.push(&mut txn, "!");
+            txn.encode_update_v1()
+        };
+        assert!(!dormant.adds_nothing(&Update::decode_v1(&insertion).expect("decodes")));
     }
 }
