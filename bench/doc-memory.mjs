@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { readFileSync } from 'node:fs'
 
+process.setMaxListeners(0) // every provider adds an exit listener
 const here = dirname(fileURLToPath(import.meta.url))
 const require = createRequire(join(here, '..', 'tests', 'js', 'package.json'))
 const Y = require('yjs')
