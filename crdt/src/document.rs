@@ -6,13 +6,19 @@
 //! it sends any frame, which is what makes "nothing broadcast is ever lost" hold.
 //!
 //! The document never holds I/O handles and never registers observers.
+//!
+//! A document nobody edits can [`Document::hibernate`]: it drops the `yrs::Doc` and keeps its
+//! encoded state (see `hibernate`). Reads (sync step 1, diffs, the state vector, presence)
+//! are answered from that state; the first write materializes the document again, once.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use bytes::Bytes;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::codec::{encode_sync_step1, encode_sync_step2, encode_update, Inbound};
 use crate::guard::{check_pending, refuse_gaps, trim_known};
+use crate::hibernate::Dormant;
 use crate::presence::{encode_changes, Presence, OUTDATED_TIMEOUT_MS};
 
 /// Identifies one connection to a document (unique per process).
@@ -61,12 +67,19 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 8 << 20;
 
 #[derive(Debug)]
 pub struct Document {
-    doc: Doc,
+    body: Body,
     presence: Presence,
     /// Update bytes allowed to wait for missing dependencies.
     max_pending_bytes: usize,
     /// Set when yrs panicked mid-transaction (see `apply`).
     poisoned: bool,
+}
+
+/// The document's content: materialized, or only its encoded state.
+#[derive(Debug)]
+enum Body {
+    Live(Doc),
+    Dormant(Dormant),
 }
 
 impl Default for Document {
@@ -79,7 +92,7 @@ impl Document {
     /// Wraps a document rebuilt from storage (see [`crate::snapshot::rebuild`]).
     pub fn from_doc(doc: Doc) -> Self {
         Document {
-            doc,
+            body: Body::Live(doc),
             presence: Presence::default(),
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             poisoned: false,
@@ -100,8 +113,79 @@ impl Document {
 
     /// Swaps in a document rebuilt from storage after a failed apply; presence is kept.
     pub fn replace_doc(&mut self, doc: Doc) {
-        self.doc = doc;
+        self.body = Body::Live(doc);
         self.poisoned = false;
+    }
+
+    /// Drops the materialized document and keeps its encoded state only. Returns the sync
+    /// step 2 that carries the whole state (for fresh joiners: the same bytes are kept once).
+    /// `None` (and nothing changes) if the document is poisoned or cannot be encoded, or if
+    /// part of it waits for missing dependencies.
+    pub fn hibernate(&mut self) -> Option<Bytes> {
+        let Body::Live(doc) = &self.body else {
+            return self.hibernated_step2().cloned();
+        };
+        if self.poisoned {
+            return None;
+        }
+        let dormant = Dormant::of(doc)?;
+        let step2 = dormant.step2().clone();
+        self.body = Body::Dormant(dormant);
+        Some(step2)
+    }
+
+    pub fn is_hibernated(&self) -> bool {
+        matches!(self.body, Body::Dormant(_))
+    }
+
+    /// While hibernated: the sync step 2 with the whole state.
+    pub fn hibernated_step2(&self) -> Option<&Bytes> {
+        match &self.body {
+            Body::Dormant(d) => Some(d.step2()),
+            Body::Live(_) => None,
+        }
+    }
+
+    /// While hibernated: the bytes the document holds (its encoded state, framed once).
+    pub fn hibernated_bytes(&self) -> Option<usize> {
+        match &self.body {
+            Body::Dormant(d) => Some(d.held()),
+            Body::Live(_) => None,
+        }
+    }
+
+    /// The materialized document, decoding it first if it hibernates. A state that cannot
+    /// be decoded again poisons the document: its owner rebuilds it from the store.
+    fn live(&mut self) -> Result<&Doc, ApplyError> {
+        if self.poisoned {
+            return Err(ApplyError::Poisoned);
+        }
+        if let Body::Dormant(dormant) = &self.body {
+            match dormant.wake() {
+                Ok(doc) => self.body = Body::Live(doc),
+                Err(_) => {
+                    self.poisoned = true;
+                    return Err(ApplyError::Poisoned);
+                }
+            }
+        }
+        match &self.body {
+            Body::Live(doc) => Ok(doc),
+            Body::Dormant(_) => Err(ApplyError::Poisoned),
+        }
+    }
+
+    /// Hibernated, and `update` holds nothing new: it need not wake the document.
+    fn adds_nothing(&self, update: &Update) -> bool {
+        match &self.body {
+            Body::Dormant(d) => !self.poisoned && d.adds_nothing(update),
+            Body::Live(_) => false,
+        }
+    }
+
+    /// Materializes a hibernated document (its first write does this by itself).
+    pub fn wake(&mut self) -> Result<(), ApplyError> {
+        self.live().map(|_| ())
     }
 
     /// Frames a new session gets on open: our sync step 1, then every live awareness state.
@@ -117,7 +201,10 @@ impl Document {
     }
 
     pub fn state_vector(&self) -> StateVector {
-        self.doc.transact().state_vector()
+        match &self.body {
+            Body::Live(doc) => doc.transact().state_vector(),
+            Body::Dormant(d) => d.state_vector().clone(),
+        }
     }
 
     /// The whole document as one v1 update.
@@ -127,12 +214,16 @@ impl Document {
 
     /// The part of the document a peer with state vector `sv` misses. Guarded like `apply`:
     /// should yrs panic on a block list it corrupted earlier, the document is poisoned (and
-    /// rebuilt by its actor) instead of the panic ending the actor.
+    /// rebuilt by its actor) instead of the panic ending the actor. A hibernated document
+    /// answers from its encoded state, without materializing.
     pub fn encode_diff(&mut self, sv: &StateVector) -> Result<Vec<u8>, ApplyError> {
         if self.poisoned {
             return Err(ApplyError::Poisoned);
         }
-        let doc = &self.doc;
+        let doc = match &self.body {
+            Body::Live(doc) => doc,
+            Body::Dormant(d) => return d.diff(sv),
+        };
         match catch_unwind(AssertUnwindSafe(|| doc.transact().encode_diff_v1(sv))) {
             Ok(update) => Ok(update),
             Err(_) => {
@@ -161,7 +252,10 @@ impl Document {
         match msg {
             Inbound::SyncStep1(sv) => fx.reply.push(encode_sync_step2(&self.encode_diff(&sv)?)),
             Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
-                refuse_gaps(&self.doc, &update)?;
+                if self.adds_nothing(&update) {
+                    return Ok(()); // a hibernated document stays so
+                }
+                refuse_gaps(self.live()?, &update)?;
                 if let Some(diff) = self.apply(update)? {
                     fx.broadcast.push(encode_update(&diff));
                     fx.persist.push(diff);
@@ -185,7 +279,10 @@ impl Document {
     /// Applies an update that does not come from a session but from the same untrusted world
     /// (the HTTP API): the same rules as a session's update.
     pub fn apply_untrusted(&mut self, update: Update, fx: &mut Effects) -> Result<(), ApplyError> {
-        refuse_gaps(&self.doc, &update)?;
+        if self.adds_nothing(&update) {
+            return Ok(());
+        }
+        refuse_gaps(self.live()?, &update)?;
         self.apply_external(update, fx)
     }
 
@@ -203,15 +300,13 @@ impl Document {
     /// one new update, committed and broadcast like any other, so every client converges to
     /// the old content without reloading. Adds nothing when the content is already equal.
     pub fn restore(&mut self, target: &Doc, fx: &mut Effects) -> Result<(), ApplyError> {
-        if self.poisoned {
-            return Err(ApplyError::Poisoned);
-        }
-        let plan = catch_unwind(AssertUnwindSafe(|| crate::content::plan(&self.doc, target)))
+        let doc = self.live()?;
+        let plan = catch_unwind(AssertUnwindSafe(|| crate::content::plan(doc, target)))
             .map_err(|_| ApplyError::Panicked)?;
         if plan.is_empty() {
             return Ok(());
         }
-        let mut txn = self.doc.transact_mut();
+        let mut txn = doc.transact_mut();
         let result = catch_unwind(AssertUnwindSafe(|| {
             plan.apply(&mut txn);
             let diff = txn.encode_update_v1();
@@ -243,12 +338,10 @@ impl Document {
     /// which aborts the process (a fuzzer finding). The document is then poisoned (its transaction lock stays taken)
     /// and refuses everything until the caller replaces it ([`Document::replace_doc`]).
     fn apply(&mut self, update: Update) -> Result<Option<Vec<u8>>, ApplyError> {
-        if self.poisoned {
-            return Err(ApplyError::Poisoned);
-        }
         let max_pending = self.max_pending_bytes;
-        let update = trim_known(&self.doc, update)?;
-        let mut txn = self.doc.transact_mut();
+        let doc = self.live()?;
+        let update = trim_known(doc, update)?;
+        let mut txn = doc.transact_mut();
         let result = catch_unwind(AssertUnwindSafe(|| {
             let outcome = txn
                 .apply_update(update)
@@ -478,6 +571,69 @@ mod tests {
                 .expect("applies");
             assert_eq!(fx.persist.len(), 1);
         }
+    }
+
+    /// Hibernated: old and new clients sync from the encoded state, presence goes on, the
+    /// first update wakes the document (once) and it can hibernate again.
+    #[test]
+    fn a_hibernated_document_serves_reads_and_wakes_on_the_first_write() {
+        let mut server = Document::default();
+        let mut replicas: Vec<Replica> = (0..2)
+            .map(|_| Replica {
+                doc: Doc::new(),
+                inbox: Vec::new(),
+            })
+            .collect();
+        let edit = |r: &Replica, s: &str| {
+            let text = r.doc.get_or_insert_text("t");
+            let mut txn = r.doc.transact_mut();
+            let len = text.get_string(&txn).len() as u32;
+            text.insert(&mut txn, len, s);
+            txn.encode_update_v1()
+        };
+        let update = edit(&replicas[0], "old");
+        deliver(&mut server, 0, &encode_update(&update), &mut replicas);
+        let sv = server.state_vector();
+        let step2 = server.hibernate().expect("hibernates");
+        assert!(server.is_hibernated());
+        assert_eq!(server.state_vector(), sv);
+        assert_eq!(server.hibernated_bytes(), Some(step2.len()));
+        // A new client (empty state vector) and an old one (has everything) sync.
+        for i in [1, 0] {
+            let step1 = encode_sync_step1(&replicas[i].doc.transact().state_vector());
+            deliver(&mut server, i, &step1, &mut replicas);
+        }
+        assert!(server.is_hibernated(), "reads do not wake it");
+        // An old client's sync step 2 (what it has; nothing new) does not wake it either.
+        let sv = server.state_vector();
+        let step2 = encode_sync_step2(&replicas[0].doc.transact().encode_diff_v1(&sv));
+        deliver(&mut server, 0, &step2, &mut replicas);
+        assert!(server.is_hibernated(), "a step 2 with nothing new woke it");
+        while let Some(i) = replicas.iter().position(|r| !r.inbox.is_empty()) {
+            let frame = replicas[i].inbox.remove(0);
+            replicas[i].receive(&frame);
+        }
+        let text = |r: &Replica| r.doc.get_or_insert_text("t").get_string(&r.doc.transact());
+        assert_eq!(text(&replicas[1]), "old");
+        // Presence does not wake it either.
+        let frame = crate::codec::encode_awareness([(9u64, 1u32, "{}")].into_iter());
+        deliver(&mut server, 1, &frame, &mut replicas);
+        assert!(server.is_hibernated());
+        assert_eq!(server.greeting().len(), 2);
+        // The first update wakes it and is applied as usual.
+        let update = edit(&replicas[1], " new");
+        let mut fx = Effects::default();
+        let msg = decode_frame(&encode_update(&update))
+            .expect("frame")
+            .remove(0);
+        server
+            .handle(SessionId(1), msg, 0, &mut fx)
+            .expect("applies");
+        assert!(!server.is_hibernated());
+        assert_eq!(fx.persist.len(), 1);
+        let state = server.encode_state().expect("encodes");
+        assert!(server.hibernate().is_some(), "hibernates again");
+        assert_eq!(server.encode_state().expect("encodes"), state);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod codec;
 pub mod content;
 pub mod document;
 mod guard;
+mod hibernate;
 pub mod name;
 pub mod presence;
 pub mod snapshot;

@@ -28,6 +28,7 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
         ActorSettings {
             queue: 1024,
             doc_idle: Duration::from_secs(60),
+            hibernate_after: Duration::ZERO,
             compact_after: 1000,
             max_unsaved: 64 << 20,
             max_awareness_per_doc: 10_000,

@@ -172,6 +172,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WEFT_DOC_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub doc_idle: Duration,
 
+    /// A loaded document with no update for this long drops its in-memory document and keeps only its encoded state (about a twelfth of the memory); it is still served, and its next update restores it. 0 = never.
+    #[arg(long, env = "WEFT_HIBERNATE_AFTER", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub hibernate_after: Duration,
+
     /// Compact a document's update log into its snapshot once it holds this many entries.
     #[arg(long, env = "WEFT_COMPACT_AFTER", default_value_t = 500)]
     pub compact_after: u64,

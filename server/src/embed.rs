@@ -326,6 +326,7 @@ fn actor_settings(args: &ServeArgs) -> ActorSettings {
     ActorSettings {
         queue: args.doc_queue,
         doc_idle: args.doc_idle,
+        hibernate_after: args.hibernate_after,
         compact_after: args.compact_after,
         max_unsaved: args.max_unsaved,
         max_awareness_per_doc: args.access.max_awareness_per_doc,

@@ -102,6 +102,8 @@ const FAMILIES: &[Family] = &[
     family("weft_build_info", Gauge, AtStart, "Always 1; the version and git commit of this build as labels."),
     family("weft_connections", Gauge, AtStart, "Open WebSocket connections."),
     family("weft_documents_loaded", Gauge, AtStart, "Documents loaded in memory (one actor each)."),
+    family("weft_documents", Gauge, AtStart, "Loaded documents by state: live (materialized) or hibernated (encoded state only)."),
+    in_bytes(family("weft_document_state_bytes", Gauge, AtStart, "Bytes of document state by state: hibernated, exactly what is held; live, the stored size at load or wake (the materialized document holds several times it).")),
     family("weft_messages_in_total", Counter, AtStart, "y-protocols messages received, by kind."),
     in_bytes(family("weft_bytes_in_total", Counter, AtStart, "WebSocket payload bytes received.")),
     family("weft_frames_out_total", Counter, AtStart, "Frames queued to clients."),
@@ -120,6 +122,7 @@ const FAMILIES: &[Family] = &[
     in_bytes(family("weft_version_bytes_total", Counter, AtStart, "Bytes stored for versions (deltas and full states).")),
     family("weft_api_requests_total", Counter, Labelled, "Document API requests, by operation and status."),
     family("weft_webhooks_total", Counter, Labelled, "Webhook deliveries, by event and result."),
+    family("weft_stateless_messages_total", Counter, AtStart, "Hocuspocus stateless messages, by outcome (received, delivered, dropped)."),
     family("weft_node_info", Gauge, InCluster, "Always 1; this cluster node's id as a label."),
     family("weft_cluster_nodes", Gauge, InCluster, "Live nodes of the cluster (fresh heartbeats), this one included."),
     family("weft_cluster_listening", Gauge, InCluster, "1 while this node receives the other nodes' notifications (PostgreSQL LISTEN)."),
@@ -137,6 +140,9 @@ const MESSAGE_KINDS: &[&str] = &[
     "query_awareness",
     "auth",
 ];
+
+/// The labels of `weft_documents` and `weft_document_state_bytes`.
+const DOCUMENT_STATES: &[&str] = &["live", "hibernated"];
 
 /// The labels of `weft_cluster_notifications_total` that occur (see `cluster_notification`).
 const CLUSTER_NOTIFICATIONS: &[(&str, &str)] = &[
@@ -183,6 +189,16 @@ fn zero(shown: Shown) {
             ("weft_cluster_notifications_total", _) => {
                 for (kind, outcome) in CLUSTER_NOTIFICATIONS {
                     counter!(f.name, "kind" => *kind, "outcome" => *outcome).absolute(0);
+                }
+            }
+            ("weft_documents" | "weft_document_state_bytes", _) => {
+                for state in DOCUMENT_STATES {
+                    gauge!(f.name, "state" => *state).increment(0.0);
+                }
+            }
+            ("weft_stateless_messages_total", _) => {
+                for outcome in ["received", "delivered", "dropped"] {
+                    counter!(f.name, "outcome" => outcome).absolute(0);
                 }
             }
             ("weft_compactions_total", _) => {
@@ -240,6 +256,12 @@ pub fn connection_closed() {
 
 pub fn documents_loaded(n: usize) {
     gauge!("weft_documents_loaded").set(n as f64);
+}
+
+/// A document's share of the state gauges: `docs` (+1/-1) and `bytes` in `state`.
+pub fn document_state(state: &'static str, docs: f64, bytes: f64) {
+    gauge!("weft_documents", "state" => state).increment(docs);
+    gauge!("weft_document_state_bytes", "state" => state).increment(bytes);
 }
 
 pub fn frame_in(bytes: usize, messages: &[weft_crdt::Inbound]) {

@@ -159,6 +159,7 @@ impl Actor {
             let idle_deadline = self.core.idle_since().map(|t| t + idle_after);
             let retry_at = self.core.phase().retry_at();
             let patience_ends = self.core.patience_ends();
+            let hibernate_at = self.core.hibernate_at();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {
@@ -199,6 +200,10 @@ impl Actor {
                     self.core.at(Instant::now()).sweep();
                     self.flush().await;
                     self.catch_up().await;
+                }
+                _ = sleep_until(hibernate_at.unwrap_or_else(Instant::now)), if hibernate_at.is_some() => {
+                    self.core.at(Instant::now()).hibernate();
+                    self.perform();
                 }
                 _ = sleep_until(idle_deadline.unwrap_or_else(Instant::now)), if idle_deadline.is_some() => {
                     if self.retire().await {

@@ -32,6 +32,8 @@ pub struct ActorSettings {
     pub queue: usize,
     /// Delay before an actor with no sessions flushes and unloads.
     pub doc_idle: Duration,
+    /// A document with no update for this long keeps only its encoded state (zero: never).
+    pub hibernate_after: Duration,
     /// Log entries that trigger a background compaction.
     pub compact_after: u64,
     /// Uncommitted bytes held while the store fails before writes are refused.
@@ -56,6 +58,7 @@ impl ActorSettings {
         ActorSettings {
             queue,
             doc_idle: Duration::from_secs(60),
+            hibernate_after: Duration::ZERO,
             compact_after: 1_000,
             max_unsaved: 64 * 1024,
             max_awareness_per_doc: 100,

@@ -33,6 +33,7 @@ use crate::ws::socket::OutFrame;
 
 mod cluster;
 mod commit;
+mod hibernate;
 mod messages;
 mod requests;
 mod taint;
@@ -123,6 +124,10 @@ pub(super) struct Core {
     remote_sessions: HashMap<String, HashSet<SessionId>>,
     /// Effects for the shell, in order.
     out: Vec<Effect>,
+    /// When the last update was integrated (the document hibernates `hibernate_after` later).
+    last_write: Instant,
+    /// This document's share of the live/hibernated gauges.
+    gauge: hibernate::StateGauge,
 }
 
 enum AfterCommit {
@@ -164,6 +169,8 @@ impl Core {
             head: 0,
             remote_sessions: HashMap::new(),
             out: Vec::new(),
+            last_write: now,
+            gauge: hibernate::StateGauge::default(),
         }
     }
 
@@ -182,6 +189,8 @@ impl Core {
             .with_max_pending_bytes(settings.max_pending_bytes);
         debug!(log_entries = self.log.entries, "document loaded");
         self.phase = Phase::Live;
+        self.last_write = self.now;
+        self.track_state();
     }
 
     pub fn phase(&self) -> &Phase {
@@ -196,6 +205,9 @@ impl Core {
 
     /// The effects produced so far, in order.
     pub fn take_effects(&mut self) -> Vec<Effect> {
+        if self.doc.is_hibernated() != self.gauge.hibernated() {
+            self.track_state(); // the document woke
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -317,8 +329,14 @@ impl Core {
     /// cannot be encoded now (the usual path then answers, and fails, for itself).
     fn fresh_step2(&mut self) -> Option<Arc<OutFrame>> {
         if self.fresh_step2.is_none() {
-            let state = self.doc.encode_state().ok()?;
-            let step2 = Bytes::from(weft_crdt::codec::encode_sync_step2(&state));
+            let step2 = match self.doc.hibernated_step2() {
+                // The very bytes the hibernated state is kept in.
+                Some(step2) => step2.clone(),
+                None => {
+                    let state = self.doc.encode_state().ok()?;
+                    Bytes::from(weft_crdt::codec::encode_sync_step2(&state))
+                }
+            };
             self.fresh_step2 = Some(Arc::new(OutFrame::new(step2)));
         }
         self.fresh_step2.clone()
@@ -329,6 +347,7 @@ impl Core {
     fn stage(&mut self, from: Option<SessionId>, mut fx: Effects) {
         if !fx.persist.is_empty() {
             self.fresh_step2 = None;
+            self.wrote();
         }
         for update in fx.persist.drain(..) {
             self.unsaved_bytes += update.len();
@@ -378,6 +397,7 @@ impl Core {
             self.held.push(Held::Fx(None, fx));
         }
         self.versions.tick();
+        self.hibernated_sweep();
     }
 
     /// Idle, committed, no sessions: Retiring. `false` (and idle again from now) otherwise.

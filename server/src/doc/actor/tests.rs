@@ -650,3 +650,29 @@ async fn no_version_is_taken_from_a_tainted_document() {
         "a version of a tainted document: {saved:?}"
     );
 }
+
+/// Hibernation through the shell's timer, against the fake store: a joiner syncs from the
+/// hibernated state, the first write after it is committed and delivered, and a store that
+/// fails while the document is woken holds the write until it commits, like any other.
+#[tokio::test]
+async fn a_hibernated_document_syncs_wakes_and_commits_before_sending() {
+    let mut s = settings();
+    s.hibernate_after = Duration::from_millis(50);
+    let h = Harness::with(s);
+    let a = h.join().await;
+    a.write("asleep").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut b = h.join().await;
+    b.sync().await;
+    assert!(b.until_text("asleep", Duration::from_secs(2)).await);
+    h.store.set(Mode::Down);
+    a.write(" awake").await;
+    assert_eq!(b.receive(QUIET).await, 0, "sent before the commit");
+    h.store.set(Mode::Healthy);
+    assert!(b.until_text("asleep awake", Duration::from_secs(5)).await);
+    assert_eq!(h.committed(), "asleep awake");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = h.join().await;
+    c.sync().await;
+    assert!(c.until_text("asleep awake", Duration::from_secs(2)).await);
+}

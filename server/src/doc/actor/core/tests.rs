@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use weft_crdt::{DocName, Inbound, SessionId};
+use yrs::updates::decoder::Decode;
 use yrs::{GetString, Text, Transact};
 
 use super::{Core, Effect, Io, Loaded, Rebuilt};
@@ -32,8 +33,12 @@ struct Play {
 
 impl Play {
     fn new() -> Play {
+        Play::with(settings())
+    }
+
+    fn with(settings: Arc<ActorSettings>) -> Play {
         let t0 = Instant::now();
-        let mut core = Core::new(DocName::parse("core").expect("name"), settings(), false, t0);
+        let mut core = Core::new(DocName::parse("core").expect("name"), settings, false, t0);
         core.loaded(Loaded {
             doc: yrs::Doc::new(),
             log: LogStats::default(),
@@ -482,4 +487,150 @@ fn presence_stays_live_while_tainted() {
         "an edit was applied to a tainted document"
     );
     assert!(p.core.patience_ends().is_some(), "the edit does not wait");
+}
+
+const HIBERNATE_MS: u64 = 1_000;
+
+fn hibernating() -> Play {
+    let mut s = ActorSettings::for_tests(8, LIMIT);
+    s.hibernate_after = Duration::from_millis(HIBERNATE_MS);
+    Play::with(Arc::new(s))
+}
+
+fn sync_from(id: u64, doc: &yrs::Doc) -> Command {
+    let sv = yrs::ReadTxn::state_vector(&doc.transact());
+    let messages =
+        weft_crdt::codec::decode_frame(&weft_crdt::codec::encode_sync_step1(&sv)).expect("frame");
+    Command::Messages {
+        from: SessionId(id),
+        messages,
+    }
+}
+
+/// Hibernated: a new client and an old one sync from the encoded state, presence and API
+/// reads go on, the first update wakes the document and is committed before it is sent,
+/// and the document hibernates again after the next quiet period.
+#[test]
+fn a_hibernated_document_serves_reads_wakes_on_a_write_and_hibernates_again() {
+    let mut p = hibernating();
+    p.at(0).joined(SessionId(1));
+    let a = yrs::Doc::new();
+    p.at(0).accept(from(1, update(&a, "be")));
+    // An old client: it has the first edit only.
+    let old = yrs::Doc::new();
+    old.transact_mut()
+        .apply_update(
+            yrs::Update::decode_v1(&p.core.doc.encode_state().expect("state")).expect("decodes"),
+        )
+        .expect("applies");
+    p.at(0).accept(from(1, update(&a, "fore")));
+    p.flush(0, true, true);
+    // Not before the delay after the last update.
+    let due = (p.core.hibernate_at().expect("scheduled") - p.t0).as_millis() as u64;
+    assert_eq!(due, HIBERNATE_MS);
+    p.at(due - 1).hibernate();
+    assert!(!p.core.is_hibernated());
+    p.at(due).hibernate();
+    assert!(p.core.is_hibernated());
+    assert!(p.core.hibernate_at().is_none());
+    // A new client and an old one (the diff is computed against its state vector).
+    p.at(due).joined(SessionId(2));
+    p.at(due).joined(SessionId(3));
+    p.at(due).accept(fresh_sync(2));
+    p.at(due).accept(sync_from(3, &old));
+    let (reply, read) = oneshot::channel();
+    p.at(due).accept(Command::Read { sv: None, reply });
+    let fx = p.flush(due, true, true);
+    assert_eq!(text_seen_by(&fx, 2), "before");
+    for effect in &fx {
+        let Effect::Send(held) = effect else { continue };
+        for h in held {
+            if let Held::Fx(Some(SessionId(3)), fx) = h {
+                for frame in &fx.reply {
+                    for msg in weft_crdt::codec::decode_frame(frame).expect("frames decode") {
+                        if let Inbound::SyncStep2 { update, .. } = msg {
+                            old.transact_mut().apply_update(update).expect("apply");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        old.get_or_insert_text("t").get_string(&old.transact()),
+        "before"
+    );
+    let state = read.blocking_recv().expect("answered").expect("a state");
+    let doc = weft_crdt::snapshot::rebuild(&[state]).expect("a valid state");
+    assert_eq!(
+        doc.get_or_insert_text("t").get_string(&doc.transact()),
+        "before"
+    );
+    assert!(p.core.is_hibernated(), "reads woke the document");
+    // Presence is relayed without waking it.
+    let awareness =
+        weft_crdt::codec::decode_frame(&[1, 11, 1, 1, 1, 7, 123, 34, 120, 34, 58, 49, 125])
+            .expect("an awareness frame");
+    p.at(due).accept(Command::Messages {
+        from: SessionId(1),
+        messages: awareness,
+    });
+    let fx = p.flush(due, true, true);
+    assert!(sent_anything(&fx));
+    assert!(p.core.is_hibernated(), "presence woke the document");
+    // The first update wakes it: committed, then sent.
+    let t = due + 5;
+    p.at(t).accept(from(1, update(&a, " after")));
+    p.at(t).take_effects();
+    assert!(!p.core.is_hibernated());
+    p.at(t).deliver();
+    assert!(
+        !sent_anything(&p.core.take_effects()),
+        "sent before the commit"
+    );
+    let fx = p.flush(t, true, true);
+    assert_eq!(p.log.len(), 3);
+    assert!(
+        sent_anything(&fx),
+        "the update was not sent after its commit"
+    );
+    // And it hibernates again once quiet.
+    let again = (p.core.hibernate_at().expect("scheduled") - p.t0).as_millis() as u64;
+    assert_eq!(again, t + HIBERNATE_MS);
+    p.at(again).hibernate();
+    assert!(p.core.is_hibernated());
+    p.at(again).joined(SessionId(4));
+    p.at(again).accept(fresh_sync(4));
+    let fx = p.flush(again, true, true);
+    assert_eq!(text_seen_by(&fx, 4), "before after");
+}
+
+/// Nothing uncommitted is ever dropped: a failing store keeps the document materialized.
+#[test]
+fn a_document_with_uncommitted_updates_does_not_hibernate() {
+    let mut p = hibernating();
+    p.at(0).joined(SessionId(1));
+    let a = yrs::Doc::new();
+    p.at(0).accept(from(1, update(&a, "held")));
+    p.flush(0, false, true);
+    assert!(matches!(p.core.phase(), Phase::Failing(_)));
+    assert!(
+        p.core.hibernate_at().is_none(),
+        "a failing document hibernates"
+    );
+    let retry = (p.core.phase().retry_at().expect("retry") - p.t0).as_millis() as u64;
+    p.flush(retry, true, true);
+    assert!(matches!(p.core.phase(), Phase::Live));
+    p.at(HIBERNATE_MS).hibernate();
+    assert!(p.core.is_hibernated());
+    assert_eq!(p.log.len(), 1);
+}
+
+/// Off (zero): never.
+#[test]
+fn hibernation_off_never_hibernates() {
+    let mut p = Play::new();
+    assert!(p.core.hibernate_at().is_none());
+    p.at(1_000_000).hibernate();
+    assert!(!p.core.is_hibernated());
 }
