@@ -139,7 +139,7 @@ pub async fn run(
     // Before the store opens, so what it records at start-up is kept.
     let prometheus = metrics::install();
     // One server per embedded store folder (see store::dir_lock); held until `run` returns.
-    let _dir_lock = match &args.store.database_url {
+    let _dir_lock = match &args.store.pg.database_url {
         None => Some(store::dir_lock::lock(&args.store.data_dir).map_err(|e| {
             ServeError::Config(format!("{e}: stop it, or give this one another --data-dir"))
         })?),

@@ -94,7 +94,7 @@ async fn open(args: &StoreArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
 }
 
 fn locked_hint(args: &StoreArgs, error: String) -> anyhow::Error {
-    if args.database_url.is_none() && error.contains("locked") {
+    if args.pg.database_url.is_none() && error.contains("locked") {
         anyhow::anyhow!(
             "the embedded store in {} is locked, most likely by a running weft server: \
              stop it, or use the REST API instead (GET or PUT \
@@ -170,7 +170,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         Mode::Replace
     };
     // Never beside a running server on the same embedded store (see store::dir_lock).
-    let _dir_lock = match &store_args.database_url {
+    let _dir_lock = match &store_args.pg.database_url {
         None => Some(
             crate::store::dir_lock::lock(&store_args.data_dir).map_err(|e| {
                 anyhow::anyhow!(
@@ -225,7 +225,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
             "{} {:?}{}",
             if created { "created" } else { "updated" },
             name.as_str(),
-            if store_args.database_url.is_some() {
+            if store_args.pg.database_url.is_some() {
                 " (while weft servers run, import through their REST API instead: \
                  PUT /api/v1/documents/NAME/content)"
             } else {
