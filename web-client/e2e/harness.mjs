@@ -193,6 +193,13 @@ export async function startBackend({ weftArgs = [] } = {}) {
   throw new Error(`WEFT_E2E_SERVER must be weft or reference, not ${which}`);
 }
 
+/** Why the document API tests cannot run on this backend (null: they can). */
+export async function documentApiMissing(backend) {
+  if (backend.kind !== 'weft') return `the ${backend.kind} backend has no document API`;
+  const r = await fetch(`${backend.base}/api/v1/openapi.json`).catch(() => null);
+  return !r || r.status !== 200 ? 'this Weft binary has no /api/v1 document API' : null;
+}
+
 export async function launchBrowser() {
   const executablePath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
   if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium)`);

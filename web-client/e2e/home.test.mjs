@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
-  ensureArtifacts, launchBrowser, newUserContext, pageUrl, startBackend, uniqueName, waitFor,
+  documentApiMissing, ensureArtifacts, launchBrowser, newUserContext, pageUrl, startBackend, uniqueName, waitFor,
 } from './harness.mjs';
 
 const T = { timeout: 20000 };
@@ -17,11 +17,7 @@ let apiMissing = null;
 before(async () => {
   backend = await startBackend();
   browser = await launchBrowser();
-  if (backend.kind !== 'weft') apiMissing = `the ${backend.kind} backend has no document API`;
-  else {
-    const r = await fetch(`${backend.base}/api/v1/openapi.json`).catch(() => null);
-    if (!r || r.status !== 200) apiMissing = 'this Weft binary has no /api/v1 document API';
-  }
+  apiMissing = await documentApiMissing(backend);
 });
 
 after(async () => {
