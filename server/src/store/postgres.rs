@@ -545,6 +545,46 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn copy_version(
+        &self,
+        doc: &DocName,
+        meta: &VersionMeta,
+        version: NewVersion,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        let doc_id: i64 = txn
+            .query_one(
+                "INSERT INTO documents AS d (name) VALUES ($1)
+                 ON CONFLICT (name) DO UPDATE SET name = d.name RETURNING id",
+                &[&doc.as_str()],
+            )
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        let stored = txn
+            .execute(
+                "INSERT INTO versions (doc_id, id, created_at, kind, label, base, state_vector, data)
+                 VALUES ($1, $2, TIMESTAMPTZ 'epoch' + $3::bigint * INTERVAL '1 millisecond',
+                         $4, $5, $6, $7, $8)
+                 ON CONFLICT (doc_id, id) DO NOTHING",
+                &[
+                    &doc_id,
+                    &meta.id,
+                    &meta.created_ms,
+                    &meta.kind.as_str(),
+                    &meta.label,
+                    &version.base,
+                    &version.state_vector,
+                    &version.data,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        txn.commit().await.map_err(pg_err)?;
+        Ok(stored == 1)
+    }
+
     async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
         let client = self.client().await?;
         let rows = client
