@@ -7,7 +7,7 @@
 //! included). Embedded folders are locked first (`store::dir_lock`), so a copy never runs beside
 //! a server writing them; PostgreSQL has no such lock, so stop the servers that use it first.
 //!
-//! Documents are copied one by one (`copy::document`): a rerun skips what is already there, so
+//! Documents are copied `--jobs` at a time (`copy::document`): a rerun skips what is already there, so
 //! an interrupted copy resumes. Progress goes to standard error (`copy::progress`), the report
 //! to standard output; the exit status is non-zero when any document failed.
 
@@ -19,12 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use futures_util::StreamExt;
 use weft_crdt::DocName;
 
 use crate::config::{PgArgs, StoreArgs, SyncMode};
 use crate::store::Store;
 use document::{Copied, CopyError};
-use progress::{mib, Progress};
+use progress::{size, Progress};
 
 /// Documents listed per store call.
 const PAGE: u32 = 1000;
@@ -43,6 +44,9 @@ pub struct CopyArgs {
     /// Copy only the documents whose name starts with this.
     #[arg(long, env = "WEFT_COPY_PREFIX", default_value = "")]
     pub prefix: String,
+    /// Documents copied at once (each waits mostly on the stores' round trips and commits).
+    #[arg(long, env = "WEFT_COPY_JOBS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
     /// Without a terminal, print a progress line every this many documents.
     #[arg(long, env = "WEFT_COPY_PROGRESS_EVERY", default_value_t = 100)]
     pub progress_every: usize,
@@ -70,7 +74,7 @@ impl CopyArgs {
                 pg_statement_timeout: self.pg_statement_timeout,
                 pg_sslrootcert: self.pg_sslrootcert.clone(),
             },
-            pg_pool_size: 4,
+            pg_pool_size: usize::from(self.jobs) + 1,
         }
     }
 }
@@ -90,7 +94,14 @@ struct Report {
 pub fn run(args: &CopyArgs) -> anyhow::Result<()> {
     let from = args.store_args(&args.from);
     let to = args.store_args(&args.to);
-    if args.from == args.to {
+    let same_folder = || match (
+        std::fs::canonicalize(&from.data_dir),
+        std::fs::canonicalize(&to.data_dir),
+    ) {
+        (Ok(a), Ok(b)) => a == b && from.pg.database_url.is_none() && to.pg.database_url.is_none(),
+        _ => false,
+    };
+    if args.from == args.to || same_folder() {
         bail!("--from and --to name the same store ({})", args.from);
     }
     if from.pg.database_url.is_none() && !from.data_dir.join("weft.sqlite3").exists() {
@@ -113,7 +124,7 @@ pub fn run(args: &CopyArgs) -> anyhow::Result<()> {
         "copied {} document(s) ({} version(s), {}), skipped {} already there ({} version(s)), {} failed",
         report.copied,
         report.versions,
-        mib(report.bytes as f64),
+        size(report.bytes as f64),
         report.skipped,
         report.versions_skipped,
         report.failed.len()
@@ -135,11 +146,16 @@ async fn copy_all(from: &dyn Store, to: &dyn Store, args: &CopyArgs) -> anyhow::
     let names = list(from, &args.prefix).await?;
     let mut progress = Progress::new(names.len(), args.progress_every);
     let mut report = Report::default();
-    for raw in names {
-        let result = match DocName::parse(&raw) {
-            Ok(name) => copy_one(from, to, &name).await.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("not a valid document name: {e}")),
-        };
+    let mut results = futures_util::stream::iter(names)
+        .map(|raw| async move {
+            let result = match DocName::parse(&raw) {
+                Ok(name) => copy_one(from, to, &name).await.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("not a valid document name: {e}")),
+            };
+            (raw, result)
+        })
+        .buffer_unordered(usize::from(args.jobs));
+    while let Some((raw, result)) = results.next().await {
         match result {
             Ok(copied) => {
                 if copied.skipped() {
@@ -160,6 +176,7 @@ async fn copy_all(from: &dyn Store, to: &dyn Store, args: &CopyArgs) -> anyhow::
         }
     }
     progress.finish();
+    report.failed.sort();
     tracing::debug!(elapsed = ?progress.elapsed(), "copy done");
     Ok(report)
 }

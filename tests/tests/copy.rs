@@ -258,6 +258,15 @@ async fn failures_say_what_to_do() {
     ]));
     assert!(out.contains("cannot open --to (PostgreSQL)"), "{out}");
 
+    // The same store twice.
+    let out = failed(weft_copy(&[
+        "--from",
+        path(&first),
+        "--to",
+        &format!("{}/.", path(&first)),
+    ]));
+    assert!(out.contains("name the same store"), "{out}");
+
     // No store where --from points.
     let out = failed(weft_copy(&[
         "--from",

@@ -72,14 +72,18 @@ impl Progress {
             "{}/{} documents, {}, {:.0} documents/s, {}/s",
             self.done,
             self.total,
-            mib(self.bytes as f64),
+            size(self.bytes as f64),
             self.done as f64 / secs,
-            mib(self.bytes as f64 / secs),
+            size(self.bytes as f64 / secs),
         )
     }
 }
 
-/// Bytes as MiB with one decimal (what the progress line and the report show).
-pub fn mib(bytes: f64) -> String {
-    format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+/// Bytes in KiB or MiB with one decimal (what the progress line and the report show).
+pub fn size(bytes: f64) -> String {
+    if bytes < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+    }
 }
