@@ -159,3 +159,63 @@ fn diverged(src: &Snapshot, dest: &Snapshot) -> CopyError {
         dest: format!("{:?}", dest.state_map),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SyncMode;
+    use crate::store::EmbeddedStore;
+    use yrs::{GetString, Text};
+
+    fn text_update(
+        doc: &yrs::Doc,
+        f: impl FnOnce(&yrs::TextRef, &mut yrs::TransactionMut),
+    ) -> Bytes {
+        let text = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        f(&text, &mut txn);
+        Bytes::from(txn.encode_update_v1())
+    }
+
+    async fn text_in(store: &dyn Store, name: &DocName) -> String {
+        let doc = weft_crdt::snapshot::rebuild(&store.load(name).await.expect("load").parts)
+            .expect("rebuild");
+        let text = doc.get_or_insert_text("t");
+        let s = text.get_string(&doc.transact());
+        s
+    }
+
+    /// A rerun copies what changed since, even a deletion alone (which moves no state vector),
+    /// skips what did not, and refuses a destination edited on its own.
+    #[tokio::test]
+    async fn reruns_copy_only_what_changed_and_refuse_divergence() {
+        let (a, b) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let from = EmbeddedStore::open(a.path(), SyncMode::Normal).expect("open");
+        let to = EmbeddedStore::open(b.path(), SyncMode::Normal).expect("open");
+        let name = DocName::parse("doc").expect("name");
+        let source = yrs::Doc::new();
+        let insert = text_update(&source, |t, txn| t.push(txn, "hello world"));
+        from.append(&name, vec![insert]).await.expect("append");
+
+        let first = copy(&from, &to, &name).await.expect("copy");
+        assert!(first.created && first.state && !first.skipped());
+        assert!(copy(&from, &to, &name).await.expect("again").skipped());
+
+        let delete = text_update(&source, |t, txn| t.remove_range(txn, 0, 6));
+        from.append(&name, vec![delete]).await.expect("append");
+        let second = copy(&from, &to, &name).await.expect("copy the deletion");
+        assert!(second.state);
+        assert_eq!(text_in(&to, &name).await, "world");
+
+        let elsewhere = yrs::Doc::with_client_id(99);
+        let own = text_update(&elsewhere, |t, txn| t.push(txn, "written there"));
+        to.append(&name, vec![own]).await.expect("append");
+        let more = text_update(&source, |t, txn| t.push(txn, "!"));
+        from.append(&name, vec![more]).await.expect("append");
+        let err = copy(&from, &to, &name).await.expect_err("diverged");
+        assert!(matches!(err, CopyError::Diverged { .. }), "{err}");
+    }
+}

@@ -315,6 +315,21 @@ fn revoke(
     Ok(Outcome::Flag(purged > 0))
 }
 
+/// The document's row id, the row created if missing (for versions of a new document).
+fn document_row(
+    txn: &rusqlite::Transaction<'_>,
+    doc: &DocName,
+    now: i64,
+) -> Result<i64, StoreError> {
+    txn.query_row(
+        "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+         ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
+        params![doc.as_str(), now],
+        |r| r.get(0),
+    )
+    .map_err(db_err)
+}
+
 /// Stores a copied version as it was (see `WriteOp::CopyVersion`), in the group's transaction.
 fn copy_version(
     txn: &rusqlite::Transaction<'_>,
@@ -323,14 +338,7 @@ fn copy_version(
     version: &NewVersion,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let doc_id: i64 = txn
-        .query_row(
-            "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-             ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
-            params![doc.as_str(), now],
-            |r| r.get(0),
-        )
-        .map_err(db_err)?;
+    let doc_id = document_row(txn, doc, now)?;
     let stored = txn
         .execute(
             "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
@@ -359,14 +367,7 @@ fn put_version(
     fold: Option<&Fold>,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let doc_id: i64 = txn
-        .query_row(
-            "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-             ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
-            params![doc.as_str(), now],
-            |r| r.get(0),
-        )
-        .map_err(db_err)?;
+    let doc_id = document_row(txn, doc, now)?;
     let head: Option<i64> = txn
         .query_row(
             "SELECT MAX(id) FROM versions WHERE doc_id = ?1",
