@@ -88,6 +88,7 @@ struct Report {
     versions_skipped: u64,
     bytes: u64,
     failed: Vec<(String, String)>,
+    elapsed: Duration,
 }
 
 /// Runs `weft copy`.
@@ -121,13 +122,14 @@ pub fn run(args: &CopyArgs) -> anyhow::Result<()> {
         copy_all(&*source, &*dest, args).await
     })?;
     println!(
-        "copied {} document(s) ({} version(s), {}), skipped {} already there ({} version(s)), {} failed",
+        "copied {} document(s) ({} version(s), {}), skipped {} already there ({} version(s)), {} failed, in {:.1}s",
         report.copied,
         report.versions,
         size(report.bytes as f64),
         report.skipped,
         report.versions_skipped,
-        report.failed.len()
+        report.failed.len(),
+        report.elapsed.as_secs_f64()
     );
     for (name, reason) in &report.failed {
         println!("failed {name:?}: {reason}");
@@ -177,7 +179,7 @@ async fn copy_all(from: &dyn Store, to: &dyn Store, args: &CopyArgs) -> anyhow::
     }
     progress.finish();
     report.failed.sort();
-    tracing::debug!(elapsed = ?progress.elapsed(), "copy done");
+    report.elapsed = progress.elapsed();
     Ok(report)
 }
 
