@@ -103,7 +103,7 @@ pub fn run(args: &CopyArgs) -> anyhow::Result<()> {
         _ => false,
     };
     if args.from == args.to || same_folder() {
-        bail!("--from and --to name the same store ({})", args.from);
+        bail!("--from and --to name the same store: give --to another folder or database");
     }
     if from.pg.database_url.is_none() && !from.data_dir.join("weft.sqlite3").exists() {
         bail!(
