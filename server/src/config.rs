@@ -45,6 +45,8 @@ pub enum Command {
     Export(crate::offline::ExportArgs),
     /// Write a file into a document in the store, without a server: `weft import notes notes.md --type markdown [--append]`.
     Import(crate::offline::ImportArgs),
+    /// Copy every document, with its versions, between stores (embedded ⇄ PostgreSQL), without a server: `weft copy --from ./weft-data --to postgres://…`. Resumable: a rerun skips what is there.
+    Copy(crate::copy::CopyArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]

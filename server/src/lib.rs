@@ -52,7 +52,7 @@
 //! PostgreSQL), [`live`] (who is connected: stateless messages, sessions, revocations),
 //! [`api`] (the document HTTP API),
 //! [`webhooks`] and [`hooks`] (document events, over HTTP and in process), [`embed`] (the
-//! builder), [`http`] (health, web client), [`config`] (flags and env), [`tls`] (native HTTPS /
+//! builder), [`http`] (health, web client), [`config`] (flags and env), [`copy`] (`weft copy`: documents between stores), [`tls`] (native HTTPS /
 //! `wss://`).
 //!
 //! [`run`] is the whole server as a function of (configuration, listener, shutdown signal):
@@ -62,6 +62,7 @@ pub mod access;
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod copy;
 pub mod doc;
 pub mod embed;
 pub mod hocuspocus;

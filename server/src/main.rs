@@ -27,6 +27,10 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Export(args)) => return weft::offline::export(args),
         Some(Command::Import(args)) => return weft::offline::import(args),
+        Some(Command::Copy(args)) => {
+            init_logging("warn", LogFormat::Text)?;
+            return weft::copy::run(args);
+        }
         Some(Command::Serve(_)) | None => {}
     }
     let args = cli.serve_args();

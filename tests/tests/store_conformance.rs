@@ -435,6 +435,100 @@ async fn version_chains_read_back_and_prune() {
     }
 }
 
+/// `weft copy`'s way in: a version stored as it was elsewhere (its id, time, kind, label and
+/// row), a delta on top of it reading back through its chain, an id already taken left alone.
+#[tokio::test]
+async fn copied_versions_keep_their_ids_times_and_chains() {
+    use yrs::updates::encoder::Encode;
+    use yrs::ReadTxn;
+    for under in stores().await {
+        let store = &*under.store;
+        let kind = under.kind;
+        let doc_name = name("copied");
+        let doc = text_doc("first");
+        let base = version_of(&doc);
+        let sv = yrs::updates::decoder::Decode::decode_v1(&base.state_vector).expect("sv");
+        let t = doc.get_or_insert_text("t");
+        t.push(&mut doc.transact_mut(), " second");
+        let txn = doc.transact();
+        let delta = weft::store::NewVersion {
+            kind: weft::store::VersionKind::Manual,
+            label: Some("on top".into()),
+            base: false,
+            state_vector: txn.state_vector().encode_v1(),
+            data: txn.encode_diff_v1(&sv),
+        };
+        drop(txn);
+        let meta = |id: i64, created_ms: i64, kind, label: Option<&str>, size: usize| {
+            weft::store::VersionMeta {
+                id,
+                created_ms,
+                kind,
+                label: label.map(str::to_string),
+                size_bytes: size as u64,
+            }
+        };
+        let first = meta(
+            7,
+            1_700_000_000_123,
+            weft::store::VersionKind::Restore,
+            None,
+            base.data.len(),
+        );
+        let second = meta(
+            8,
+            1_700_000_060_456,
+            weft::store::VersionKind::Manual,
+            Some("on top"),
+            delta.data.len(),
+        );
+        assert!(
+            store
+                .copy_version(&doc_name, &first, base.clone())
+                .await
+                .expect("copy"),
+            "{kind}"
+        );
+        assert!(
+            store
+                .copy_version(&doc_name, &second, delta)
+                .await
+                .expect("copy"),
+            "{kind}"
+        );
+        assert!(
+            !store
+                .copy_version(&doc_name, &first, base)
+                .await
+                .expect("again"),
+            "{kind}: an id already there is left alone"
+        );
+        let listed = store.versions(&doc_name).await.expect("versions");
+        assert_eq!(listed, [second.clone(), first.clone()], "{kind}");
+        let (_, parts) = store
+            .version_parts(&doc_name, 8)
+            .await
+            .expect("parts")
+            .expect("exists");
+        assert_eq!(parts.len(), 2, "{kind}: the base, then the delta");
+        let rebuilt = weft_crdt::snapshot::rebuild(&parts).expect("rebuild");
+        let text = rebuilt
+            .get_or_insert_text("t")
+            .get_string(&rebuilt.transact());
+        assert_eq!(text, "first second", "{kind}");
+        let head = store
+            .version_head(&doc_name)
+            .await
+            .expect("head")
+            .expect("some");
+        assert_eq!(
+            (head.id, head.since_base),
+            (8, 1),
+            "{kind}: the next version goes on top"
+        );
+    }
+}
+
 /// Cluster catch-up: entries after a position, in order; `None` once compaction merged some
 /// of them (the node reloads instead). The embedded store has no positions: nothing to read.
 #[tokio::test]

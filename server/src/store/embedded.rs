@@ -457,6 +457,23 @@ impl Store for EmbeddedStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn copy_version(
+        &self,
+        doc: &DocName,
+        meta: &VersionMeta,
+        version: NewVersion,
+    ) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.write(WriteOp::CopyVersion {
+            doc: doc.clone(),
+            meta: meta.clone(),
+            version,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
         let name = doc.clone();
         self.read(move |conn| {

@@ -193,6 +193,16 @@ impl Store for FakeStore {
         })
     }
 
+    async fn copy_version(
+        &self,
+        _doc: &DocName,
+        _meta: &VersionMeta,
+        _version: NewVersion,
+    ) -> Result<bool, StoreError> {
+        self.gate(false).await?;
+        Ok(true)
+    }
+
     async fn versions(&self, _doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {
         self.gate(false).await?;
         Ok(Vec::new())

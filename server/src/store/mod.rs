@@ -227,6 +227,18 @@ pub trait Store: Send + Sync + 'static {
         keep: usize,
     ) -> Result<VersionMeta, StoreError>;
 
+    /// Stores a version copied from another store as it was there: the same id, time, kind and
+    /// label, and the same row (`version.base` and `data`: a full state or the change since the
+    /// version before it), without folding older ones. The document row is created if missing.
+    /// `false`, and nothing stored, if the document already has a version with this id
+    /// (`weft copy` then compares what is there).
+    async fn copy_version(
+        &self,
+        doc: &DocName,
+        meta: &VersionMeta,
+        version: NewVersion,
+    ) -> Result<bool, StoreError>;
+
     /// A document's versions, newest first.
     async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError>;
 

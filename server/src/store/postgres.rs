@@ -257,6 +257,23 @@ impl PostgresStore {
 
 /// The document's id, with its compaction lock held for the transaction; `None` if it does
 /// not exist or another process is compacting it.
+/// The document's row id, the row created if missing; the row stays locked until `txn` ends
+/// (which orders version writers of one document).
+async fn document_row(
+    txn: &tokio_postgres::Transaction<'_>,
+    doc: &DocName,
+) -> Result<i64, StoreError> {
+    Ok(txn
+        .query_one(
+            "INSERT INTO documents AS d (name) VALUES ($1)
+             ON CONFLICT (name) DO UPDATE SET name = d.name RETURNING id",
+            &[&doc.as_str()],
+        )
+        .await
+        .map_err(pg_err)?
+        .get(0))
+}
+
 async fn lock_for_compaction(
     txn: &tokio_postgres::Transaction<'_>,
     doc: &DocName,
@@ -475,15 +492,7 @@ impl Store for PostgresStore {
         let fold = super::fold::plan(stored, version.base, &version.data, after, keep).await?;
         let txn = client.transaction().await.map_err(pg_err)?;
         // The document row's lock orders version writers of one document.
-        let doc_id: i64 = txn
-            .query_one(
-                "INSERT INTO documents AS d (name) VALUES ($1)
-                 ON CONFLICT (name) DO UPDATE SET name = d.name RETURNING id",
-                &[&doc.as_str()],
-            )
-            .await
-            .map_err(pg_err)?
-            .get(0);
+        let doc_id = document_row(&txn, doc).await?;
         let head: Option<i64> = txn
             .query_one("SELECT MAX(id) FROM versions WHERE doc_id = $1", &[&doc_id])
             .await
@@ -543,6 +552,38 @@ impl Store for PostgresStore {
             label: version.label,
             size_bytes: version.data.len() as u64,
         })
+    }
+
+    async fn copy_version(
+        &self,
+        doc: &DocName,
+        meta: &VersionMeta,
+        version: NewVersion,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_err)?;
+        let doc_id = document_row(&txn, doc).await?;
+        let stored = txn
+            .execute(
+                "INSERT INTO versions (doc_id, id, created_at, kind, label, base, state_vector, data)
+                 VALUES ($1, $2, TIMESTAMPTZ 'epoch' + $3::bigint * INTERVAL '1 millisecond',
+                         $4, $5, $6, $7, $8)
+                 ON CONFLICT (doc_id, id) DO NOTHING",
+                &[
+                    &doc_id,
+                    &meta.id,
+                    &meta.created_ms,
+                    &meta.kind.as_str(),
+                    &meta.label,
+                    &version.base,
+                    &version.state_vector,
+                    &version.data,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        txn.commit().await.map_err(pg_err)?;
+        Ok(stored == 1)
     }
 
     async fn versions(&self, doc: &DocName) -> Result<Vec<VersionMeta>, StoreError> {

@@ -47,6 +47,13 @@ pub(super) enum WriteOp {
         fold: Option<Fold>,
         reply: oneshot::Sender<Result<VersionMeta, StoreError>>,
     },
+    /// Stores a version copied from another store, as it was (`false` if its id is taken).
+    CopyVersion {
+        doc: DocName,
+        meta: VersionMeta,
+        version: NewVersion,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
     /// Records a revoked token (`None`: none) and purges the revocations past their expiry.
     Revoke {
         token: Option<RevokedToken>,
@@ -122,6 +129,7 @@ fn reply(op: WriteOp, result: Result<Outcome, StoreError>) {
         }
         WriteOp::Create { reply, .. }
         | WriteOp::Delete { reply, .. }
+        | WriteOp::CopyVersion { reply, .. }
         | WriteOp::Revoke { reply, .. } => {
             let _ = reply.send(result.and_then(|o| match o {
                 Outcome::Flag(done) => Ok(done),
@@ -173,6 +181,12 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>
                 ..
             } => {
                 results.push(put_version(&txn, doc, version, *after, fold.as_ref(), now)?);
+                continue;
+            }
+            WriteOp::CopyVersion {
+                doc, meta, version, ..
+            } => {
+                results.push(copy_version(&txn, doc, meta, version, now)?);
                 continue;
             }
             WriteOp::Revoke { token, .. } => {
@@ -269,6 +283,7 @@ fn commit_group(conn: &mut Connection, group: &[WriteOp]) -> Result<Vec<Outcome>
             WriteOp::Create { .. }
             | WriteOp::Delete { .. }
             | WriteOp::PutVersion { .. }
+            | WriteOp::CopyVersion { .. }
             | WriteOp::Revoke { .. } => {}
         }
     }
@@ -300,6 +315,49 @@ fn revoke(
     Ok(Outcome::Flag(purged > 0))
 }
 
+/// The document's row id, the row created if missing (for versions of a new document).
+fn document_row(
+    txn: &rusqlite::Transaction<'_>,
+    doc: &DocName,
+    now: i64,
+) -> Result<i64, StoreError> {
+    txn.query_row(
+        "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+         ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
+        params![doc.as_str(), now],
+        |r| r.get(0),
+    )
+    .map_err(db_err)
+}
+
+/// Stores a copied version as it was (see `WriteOp::CopyVersion`), in the group's transaction.
+fn copy_version(
+    txn: &rusqlite::Transaction<'_>,
+    doc: &DocName,
+    meta: &VersionMeta,
+    version: &NewVersion,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let doc_id = document_row(txn, doc, now)?;
+    let stored = txn
+        .execute(
+            "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(doc_id, id) DO NOTHING",
+            params![
+                doc_id,
+                meta.id,
+                meta.created_ms,
+                meta.kind.as_str(),
+                meta.label,
+                version.base,
+                version.state_vector,
+                version.data
+            ],
+        )
+        .map_err(db_err)?;
+    Ok(Outcome::Flag(stored == 1))
+}
+
 /// Stores one version (see `WriteOp::PutVersion`), in the group's transaction.
 fn put_version(
     txn: &rusqlite::Transaction<'_>,
@@ -309,14 +367,7 @@ fn put_version(
     fold: Option<&Fold>,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let doc_id: i64 = txn
-        .query_row(
-            "INSERT INTO documents (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-             ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
-            params![doc.as_str(), now],
-            |r| r.get(0),
-        )
-        .map_err(db_err)?;
+    let doc_id = document_row(txn, doc, now)?;
     let head: Option<i64> = txn
         .query_row(
             "SELECT MAX(id) FROM versions WHERE doc_id = ?1",
