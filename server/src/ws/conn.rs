@@ -208,7 +208,7 @@ impl Conn {
     }
 
     /// Reads what is there into `buf` without waiting: `Ok(0)` is the end of the stream,
-    /// `WouldBlock` means nothing yet (wait with [`Conn::readable`]).
+    /// `WouldBlock` means nothing yet (wait with [`Conn::poll_readable`]).
     pub fn try_read(&self, buf: &mut BytesMut) -> io::Result<usize> {
         let inner = &*self.0;
         let Some(tls) = &inner.tls else {
