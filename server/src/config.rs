@@ -39,6 +39,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending PostgreSQL migrations and exit (`weft serve` also applies them at start-up).
     Migrate(MigrateArgs),
+    /// Copy documents (state and versions) between stores: an embedded store's folder and PostgreSQL, either way. Run it again to resume.
+    Copy(crate::copy::CopyArgs),
     /// Print a signed access token (needs WEFT_AUTH_SECRET), e.g. `weft token --doc notes/* --access read --ttl 1h`.
     Token(crate::access::TokenArgs),
 }

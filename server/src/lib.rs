@@ -61,6 +61,7 @@ pub mod access;
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod copy;
 pub mod doc;
 pub mod embed;
 pub mod hocuspocus;

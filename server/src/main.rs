@@ -4,9 +4,13 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use weft::config::{Cli, Command, LogFormat, MigrateArgs};
+
+use weft::config::{Cli, Command, LogFormat, MigrateArgs, SyncMode};
+use weft::copy::{CopyArgs, Outcome};
+use weft::store::{EmbeddedStore, PgSettings, PostgresStore, Store};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -14,6 +18,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Migrate(args)) => {
             init_logging("info", LogFormat::Text)?;
             return migrate(args);
+        }
+        Some(Command::Copy(args)) => {
+            init_logging("warn", LogFormat::Text)?;
+            return copy(args);
         }
         Some(Command::Token(args)) => {
             println!("{}", weft::access::mint_token(args)?);
@@ -63,6 +71,77 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
     let applied = runtime.block_on(weft::store::postgres::migrate(&target))?;
     println!("{applied} migration(s) applied; the schema is up to date");
     Ok(())
+}
+
+/// `weft copy`: every document from one store to another, one progress line each on stderr.
+fn copy(args: &CopyArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let from = open_location(&args.from, args, Must::Exist).await?;
+        let to = open_location(&args.to, args, Must::Not).await?;
+        let report = weft::copy::copy(&*from, &*to, &args.prefix, |i, n, name, outcome| {
+            let what = match outcome {
+                Outcome::Copied { versions, bytes } => {
+                    format!("copied ({bytes} bytes, {versions} versions)")
+                }
+                Outcome::Skipped => "already there".into(),
+                Outcome::Failed(why) => format!("FAILED: {why}"),
+            };
+            eprintln!("[{i}/{n}] {name}: {what}");
+        })
+        .await
+        .context("cannot list the source's documents")?;
+        anyhow::Ok(report)
+    })?;
+    println!(
+        "{} document(s) copied ({} bytes, {} versions), {} already at the destination, {} failed;          every copied document's state vector matches the source's",
+        report.copied,
+        report.bytes,
+        report.versions,
+        report.skipped,
+        report.failed.len()
+    );
+    if !report.failed.is_empty() {
+        for (name, why) in &report.failed {
+            eprintln!("not copied: {name}: {why}");
+        }
+        anyhow::bail!(
+            "{} document(s) were not copied; fix the cause and run the same command again (what is there is skipped)",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// Whether an embedded store's folder must exist already (a source) or may be created.
+#[derive(PartialEq)]
+enum Must {
+    Exist,
+    Not,
+}
+
+/// A store named by a PostgreSQL URL or an embedded store's folder.
+async fn open_location(
+    location: &str,
+    args: &CopyArgs,
+    must: Must,
+) -> anyhow::Result<Arc<dyn Store>> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        let settings = PgSettings {
+            sslrootcert: args.pg_sslrootcert.clone(),
+            ..PgSettings::new(location)
+        };
+        let store = PostgresStore::connect(&settings).await?;
+        return Ok(Arc::new(store));
+    }
+    let dir = std::path::Path::new(location);
+    if must == Must::Exist && !dir.is_dir() {
+        anyhow::bail!("no embedded store at {location}: give its data folder (--data-dir of the server) or a postgres:// URL");
+    }
+    Ok(Arc::new(EmbeddedStore::open(dir, SyncMode::Full)?))
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

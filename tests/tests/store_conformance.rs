@@ -341,6 +341,7 @@ fn version_of(doc: &Doc) -> weft::store::NewVersion {
         base: true,
         state_vector: txn.state_vector().encode_v1(),
         data: txn.encode_state_as_update_v1(&yrs::StateVector::default()),
+        created_ms: None,
     }
 }
 
@@ -386,6 +387,7 @@ async fn version_chains_read_back_and_prune() {
                 base,
                 state_vector: txn.state_vector().encode_v1(),
                 data,
+                created_ms: None,
             };
             let meta = store
                 .put_version(&doc_name, v.clone(), head.as_ref().map(|h| h.0), 4)
@@ -474,5 +476,30 @@ async fn read_after_a_position_until_compaction_passes_it() {
             Some(Vec::new())
         );
         assert_eq!(store.load(&doc).await.expect("load").log.position, 5);
+    }
+}
+
+/// A version given its time (what `weft copy` does) keeps it; one without is stamped now.
+#[tokio::test]
+async fn a_version_keeps_the_time_it_is_given() {
+    for under in stores().await {
+        let name = name("copied");
+        let doc = text_doc("a");
+        let mut old = version_of(&doc);
+        old.created_ms = Some(1_600_000_000_123);
+        let first = under
+            .store
+            .put_version(&name, old, None, 10)
+            .await
+            .expect("put old version");
+        assert_eq!(first.created_ms, 1_600_000_000_123, "{}", under.kind);
+        under
+            .store
+            .put_version(&name, version_of(&doc), Some(first.id), 10)
+            .await
+            .expect("put new version");
+        let listed = under.store.versions(&name).await.expect("versions");
+        assert_eq!(listed[1].created_ms, 1_600_000_000_123, "{}", under.kind);
+        assert!(listed[0].created_ms > 1_700_000_000_000, "{}", under.kind);
     }
 }

@@ -231,6 +231,7 @@ async fn save(
             base,
             state_vector: sv.clone(),
             data,
+            created_ms: None,
         };
         match store
             .put_version(name, version, head.map(|h| h.id), keep)

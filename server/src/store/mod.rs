@@ -119,6 +119,9 @@ pub struct NewVersion {
     pub base: bool,
     pub state_vector: Vec<u8>,
     pub data: Vec<u8>,
+    /// When it was taken (ms since the Unix epoch); `None`: now. `weft copy` keeps the
+    /// original's.
+    pub created_ms: Option<i64>,
 }
 
 /// Why a store call failed. What matters to the caller is [`StoreError::is_retryable`]: a

@@ -495,8 +495,9 @@ impl Store for PostgresStore {
         let base = version.base || head.is_none();
         let created: i64 = txn
             .query_one(
-                "INSERT INTO versions (doc_id, id, kind, label, base, state_vector, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO versions (doc_id, id, kind, label, base, state_vector, data, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7,
+                         COALESCE(to_timestamp($8::bigint / 1000.0), now()))
                  RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
                 &[
                     &doc_id,
@@ -506,6 +507,7 @@ impl Store for PostgresStore {
                     &base,
                     &version.state_vector,
                     &version.data,
+                    &version.created_ms,
                 ],
             )
             .await
