@@ -104,6 +104,8 @@ impl PgTarget {
             .parse()
             .map_err(|e| format!("invalid DATABASE_URL: {e}"))?;
         config.ssl_mode(match mode {
+            // As libpq: sslmode does not apply to Unix sockets (PostgreSQL has no TLS there).
+            _ if only_unix_sockets(&config) => PgSslMode::Disable,
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Prefer => PgSslMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
@@ -111,6 +113,15 @@ impl PgTarget {
         let tls = MakeRustlsConnect::new(client_config(mode, &roots)?);
         Ok(PgTarget { config, tls, mode })
     }
+}
+
+fn only_unix_sockets(config: &tokio_postgres::Config) -> bool {
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && config.get_hostaddrs().is_empty()
+        && hosts
+            .iter()
+            .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)))
 }
 
 /// What [`take_tls_params`] took out of a connection string.
@@ -426,6 +437,8 @@ mod tests {
         assert_eq!(t.config.get_ssl_mode(), PgSslMode::Require);
         let t = PgTarget::parse("postgres://db/app?sslrootcert=system", None).expect("system");
         assert_eq!(t.mode, SslMode::VerifyFull);
+        let t = PgTarget::parse("host=/run/postgresql sslmode=require", None).expect("socket");
+        assert_eq!(t.config.get_ssl_mode(), PgSslMode::Disable);
         let e = PgTarget::parse("postgres://db/app?sslmode=allow", None).expect_err("allow");
         assert!(e.contains("verify-full"), "{e}");
         let e = PgTarget::parse(
