@@ -34,11 +34,11 @@ const PAGE: u32 = 500;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CopyArgs {
     /// Source: the data folder of an embedded store, or a PostgreSQL URL (postgres://…).
-    #[arg(long, env = "WEFT_COPY_FROM")]
+    #[arg(long, env = "WEFT_COPY_FROM", hide_env_values = true)]
     pub from: String,
 
     /// Destination: a data folder (created if missing) or a PostgreSQL URL. Stop the servers that use it first.
-    #[arg(long, env = "WEFT_COPY_TO")]
+    #[arg(long, env = "WEFT_COPY_TO", hide_env_values = true)]
     pub to: String,
 
     /// Copy only documents whose name starts with this.

@@ -177,20 +177,20 @@ fn zero(shown: Shown) {
             ("weft_node_info", _) => {} // labelled with the node id, set when it joins
             ("weft_messages_in_total", _) => {
                 for kind in MESSAGE_KINDS {
-                    counter!(f.name, "kind" => *kind).absolute(0);
+                    counter!(f.name, "kind" => *kind).increment(0);
                 }
             }
             ("weft_cluster_notifications_total", _) => {
                 for (kind, outcome) in CLUSTER_NOTIFICATIONS {
-                    counter!(f.name, "kind" => *kind, "outcome" => *outcome).absolute(0);
+                    counter!(f.name, "kind" => *kind, "outcome" => *outcome).increment(0);
                 }
             }
             ("weft_compactions_total", _) => {
                 for result in ["ok", "error"] {
-                    counter!(f.name, "result" => result).absolute(0);
+                    counter!(f.name, "result" => result).increment(0);
                 }
             }
-            (_, Counter) => counter!(f.name).absolute(0),
+            (_, Counter) => counter!(f.name).increment(0),
             (_, Gauge) => gauge!(f.name).increment(0.0),
             (_, Histogram) => drop(histogram!(f.name)),
         }
