@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::pg::{admin_url, fresh_db};
@@ -21,13 +21,7 @@ const DOCS: &[(&str, &str)] = &[
 ];
 
 fn weft_copy(from: &str, to: &str, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(weft_bin());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WEFT_") || key == "DATABASE_URL" {
-            cmd.env_remove(key);
-        }
-    }
-    let out = cmd
+    let out = weft_command()
         .args(["copy", "--from", from, "--to", to])
         .args(extra)
         .output()
@@ -156,7 +150,7 @@ async fn embedded_to_postgres_and_back_keeps_every_document() {
 fn a_missing_source_folder_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nothing-here");
-    let out = Command::new(weft_bin())
+    let out = weft_command()
         .args(["copy", "--from"])
         .arg(&missing)
         .args(["--to"])

@@ -183,12 +183,19 @@ fn take_tls_params(url: &str) -> Result<(String, TlsParams), String> {
 /// rustls's configuration for `mode`: which certificates are accepted.
 fn client_config(mode: SslMode, roots: &Roots) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = webpki(roots, &provider)?;
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
+        (SslMode::VerifyFull, _) => webpki,
         (SslMode::Disable | SslMode::Prefer | SslMode::Require, Roots::Default) => {
-            Arc::new(AnyCertificate(provider.clone()))
+            Arc::new(Lenient {
+                webpki,
+                chain: false,
+            })
         }
-        (SslMode::VerifyFull, roots) => webpki(roots, &provider)?,
-        (_, roots) => Arc::new(ChainOnly(webpki(roots, &provider)?)),
+        _ => Arc::new(Lenient {
+            webpki,
+            chain: true,
+        }),
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -234,13 +241,19 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `verify-ca`, and `require`/`prefer` given a root: the chain must lead to a trusted root,
-/// the name is not checked (webpki checks the chain before the name, so a name mismatch
-/// means the chain was good).
+/// Every mode short of `verify-full`: `chain` (`verify-ca`, and `require`/`prefer` given a
+/// root) checks that the chain leads to a trusted root but not the name (webpki checks the
+/// chain before the name, so a name mismatch means the chain was good); without it
+/// (`require`/`prefer` without a root, libpq's behaviour) nothing is checked: encrypted, not
+/// authenticated. Either way the handshake's signatures are checked against the certificate
+/// presented.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    webpki: Arc<WebPkiServerVerifier>,
+    chain: bool,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -249,10 +262,16 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        if !self.chain {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -266,7 +285,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -275,61 +294,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `require` and `prefer` without a root (libpq's behaviour): encrypted, not authenticated.
-/// The handshake's signatures are still checked against the certificate presented.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }
 
