@@ -16,14 +16,16 @@
 //! destination (1, 2, … for a fresh one); kinds, labels and times are kept. Nothing may write
 //! to the destination meanwhile (stop its servers): their loaded documents would not see it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use weft_crdt::DocName;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::store::{NewVersion, Store, StoreError};
+use crate::config::SyncMode;
+use crate::store::{EmbeddedStore, NewVersion, PgSettings, PostgresStore, Store, StoreError};
 
 /// A Yjs v1 update with nothing in it (no structs, no deletions).
 const EMPTY_UPDATE: &[u8] = &[0, 0];
@@ -48,6 +50,36 @@ pub struct CopyArgs {
     /// CA certificates (PEM file) for a PostgreSQL URL with sslmode=verify-ca/verify-full (see `weft serve --help`).
     #[arg(long, env = "WEFT_PG_SSLROOTCERT")]
     pub pg_sslrootcert: Option<PathBuf>,
+}
+
+/// Which end of the copy a store is: a source's folder must exist already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+/// The store `location` names: a PostgreSQL URL, else an embedded store's folder.
+pub async fn open(
+    location: &str,
+    sslrootcert: Option<&Path>,
+    side: Side,
+) -> Result<Arc<dyn Store>, StoreError> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        let settings = PgSettings {
+            sslrootcert: sslrootcert.map(Path::to_path_buf),
+            ..PgSettings::new(location)
+        };
+        return Ok(Arc::new(PostgresStore::connect(&settings).await?));
+    }
+    let dir = Path::new(location);
+    if side == Side::Source && !dir.is_dir() {
+        return Err(StoreError::Database(format!(
+            "no embedded store at {location}: give its data folder (the server's --data-dir) or a \
+             postgres:// URL"
+        )));
+    }
+    Ok(Arc::new(EmbeddedStore::open(dir, SyncMode::Full)?))
 }
 
 /// What happened to one document.

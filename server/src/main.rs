@@ -4,13 +4,11 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use weft::config::{Cli, Command, LogFormat, MigrateArgs, SyncMode};
-use weft::copy::{CopyArgs, Outcome};
-use weft::store::{EmbeddedStore, PgSettings, PostgresStore, Store};
+use weft::config::{Cli, Command, LogFormat, MigrateArgs};
+use weft::copy::{open, CopyArgs, Outcome, Side};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -80,8 +78,9 @@ fn copy(args: &CopyArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(async {
-        let from = open_location(&args.from, args, Must::Exist).await?;
-        let to = open_location(&args.to, args, Must::Not).await?;
+        let rootcert = args.pg_sslrootcert.as_deref();
+        let from = open(&args.from, rootcert, Side::Source).await?;
+        let to = open(&args.to, rootcert, Side::Destination).await?;
         let report = weft::copy::copy(&*from, &*to, &args.prefix, |i, n, name, outcome| {
             let what = match outcome {
                 Outcome::Copied { versions, bytes } => {
@@ -97,7 +96,7 @@ fn copy(args: &CopyArgs) -> anyhow::Result<()> {
         anyhow::Ok(report)
     })?;
     println!(
-        "{} document(s) copied ({} bytes, {} versions), {} already at the destination, {} failed;          every copied document's state vector matches the source's",
+        "{} document(s) copied ({} bytes, {} versions; each checked by its state vector), {} already at the destination, {} failed",
         report.copied,
         report.bytes,
         report.versions,
@@ -114,34 +113,6 @@ fn copy(args: &CopyArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Whether an embedded store's folder must exist already (a source) or may be created.
-#[derive(PartialEq)]
-enum Must {
-    Exist,
-    Not,
-}
-
-/// A store named by a PostgreSQL URL or an embedded store's folder.
-async fn open_location(
-    location: &str,
-    args: &CopyArgs,
-    must: Must,
-) -> anyhow::Result<Arc<dyn Store>> {
-    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-        let settings = PgSettings {
-            sslrootcert: args.pg_sslrootcert.clone(),
-            ..PgSettings::new(location)
-        };
-        let store = PostgresStore::connect(&settings).await?;
-        return Ok(Arc::new(store));
-    }
-    let dir = std::path::Path::new(location);
-    if must == Must::Exist && !dir.is_dir() {
-        anyhow::bail!("no embedded store at {location}: give its data folder (--data-dir of the server) or a postgres:// URL");
-    }
-    Ok(Arc::new(EmbeddedStore::open(dir, SyncMode::Full)?))
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {
