@@ -74,18 +74,23 @@ async fn embedded_to_postgres_and_back_keeps_every_document() {
         client.drain().await;
         client.close().await;
     }
-    // The last session leaving takes a version (in the background): wait for each.
+    // A labelled version of each (taken through the API, so it is there before the stop).
+    let http = reqwest::Client::new();
     for (name, _) in DOCS {
-        let path = format!("/api/v1/documents/{}/versions", name.replace('/', "%2F"));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !http_get(server.port, &path).is_some_and(|(_, body)| body.contains("\"auto\"")) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no version of {name}: {:?}",
-                http_get(server.port, &path)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let url = format!(
+            "http://127.0.0.1:{}/api/v1/documents/{}/versions",
+            server.port,
+            name.replace('/', "%2F")
+        );
+        let status = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "label": format!("{name} v1") }).to_string())
+            .send()
+            .await
+            .expect("POST versions")
+            .status();
+        assert!(status.is_success(), "version of {name}: {status}");
     }
     assert!(server.terminate().success());
     let before = versions_of(source.path()).await;
