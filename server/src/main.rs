@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+
 use weft::config::{Cli, Command, LogFormat, MigrateArgs};
 
 fn main() -> anyhow::Result<()> {

@@ -80,16 +80,9 @@ const fn family(name: &'static str, kind: Kind, shown: Shown, help: &'static str
     }
 }
 
-const fn in_bytes(f: Family) -> Family {
+const fn in_unit(f: Family, unit: Unit) -> Family {
     Family {
-        unit: Some(Unit::Bytes),
-        ..f
-    }
-}
-
-const fn in_seconds(f: Family) -> Family {
-    Family {
-        unit: Some(Unit::Seconds),
+        unit: Some(unit),
         ..f
     }
 }
@@ -103,23 +96,23 @@ const FAMILIES: &[Family] = &[
     family("weft_connections", Gauge, AtStart, "Open WebSocket connections."),
     family("weft_documents_loaded", Gauge, AtStart, "Documents loaded in memory (one actor each)."),
     family("weft_documents", Gauge, AtStart, "Loaded documents by state: live (materialized) or hibernated (encoded state only)."),
-    in_bytes(family("weft_document_state_bytes", Gauge, AtStart, "Bytes of document state by state: hibernated, exactly what is held; live, the stored size at load or wake (the materialized document holds several times it).")),
+    in_unit(family("weft_document_state_bytes", Gauge, AtStart, "Bytes of document state by state: hibernated, exactly what is held; live, the stored size at load or wake (the materialized document holds several times it)."), Unit::Bytes),
     family("weft_messages_in_total", Counter, AtStart, "y-protocols messages received, by kind."),
-    in_bytes(family("weft_bytes_in_total", Counter, AtStart, "WebSocket payload bytes received.")),
+    in_unit(family("weft_bytes_in_total", Counter, AtStart, "WebSocket payload bytes received."), Unit::Bytes),
     family("weft_frames_out_total", Counter, AtStart, "Frames queued to clients."),
-    in_bytes(family("weft_bytes_out_total", Counter, AtStart, "Frame bytes queued to clients.")),
-    in_seconds(family("weft_update_apply_seconds", Histogram, AtStart, "Time to integrate one update.")),
-    in_seconds(family("weft_store_commit_seconds", Histogram, AtStart, "Time of one store append (group commit).")),
+    in_unit(family("weft_bytes_out_total", Counter, AtStart, "Frame bytes queued to clients."), Unit::Bytes),
+    in_unit(family("weft_update_apply_seconds", Histogram, AtStart, "Time to integrate one update."), Unit::Seconds),
+    in_unit(family("weft_store_commit_seconds", Histogram, AtStart, "Time of one store append (group commit)."), Unit::Seconds),
     family("weft_store_commit_failures_total", Counter, AtStart, "Store appends that failed (retried)."),
     family("weft_committed_updates_total", Counter, AtStart, "Updates committed to the store."),
-    in_bytes(family("weft_pending_store_bytes", Gauge, AtStart, "Update bytes held in memory, not yet committed.")),
+    in_unit(family("weft_pending_store_bytes", Gauge, AtStart, "Update bytes held in memory, not yet committed."), Unit::Bytes),
     family("weft_closes_total", Counter, Labelled, "WebSocket closes sent by the server, by close code."),
     family("weft_refusals_total", Counter, Labelled, "Requests or messages refused, by reason."),
     family("weft_compactions_total", Counter, AtStart, "Log compactions, by result."),
     family("weft_caught_panics_total", Counter, AtStart, "Panics caught around yrs (the document was rebuilt)."),
     family("weft_documents_tainted_total", Counter, AtStart, "Times a document held a refused write in memory and stopped serving it until rebuilt."),
     family("weft_versions_saved_total", Counter, AtStart, "Versions stored."),
-    in_bytes(family("weft_version_bytes_total", Counter, AtStart, "Bytes stored for versions (deltas and full states).")),
+    in_unit(family("weft_version_bytes_total", Counter, AtStart, "Bytes stored for versions (deltas and full states)."), Unit::Bytes),
     family("weft_api_requests_total", Counter, Labelled, "Document API requests, by operation and status."),
     family("weft_webhooks_total", Counter, Labelled, "Webhook deliveries, by event and result."),
     family("weft_stateless_messages_total", Counter, AtStart, "Hocuspocus stateless messages, by outcome (received, delivered, dropped)."),
@@ -183,12 +176,12 @@ fn zero(shown: Shown) {
             ("weft_node_info", _) => {} // labelled with the node id, set when it joins
             ("weft_messages_in_total", _) => {
                 for kind in MESSAGE_KINDS {
-                    counter!(f.name, "kind" => *kind).absolute(0);
+                    counter!(f.name, "kind" => *kind).increment(0);
                 }
             }
             ("weft_cluster_notifications_total", _) => {
                 for (kind, outcome) in CLUSTER_NOTIFICATIONS {
-                    counter!(f.name, "kind" => *kind, "outcome" => *outcome).absolute(0);
+                    counter!(f.name, "kind" => *kind, "outcome" => *outcome).increment(0);
                 }
             }
             ("weft_documents" | "weft_document_state_bytes", _) => {
@@ -203,10 +196,10 @@ fn zero(shown: Shown) {
             }
             ("weft_compactions_total", _) => {
                 for result in ["ok", "error"] {
-                    counter!(f.name, "result" => result).absolute(0);
+                    counter!(f.name, "result" => result).increment(0);
                 }
             }
-            (_, Counter) => counter!(f.name).absolute(0),
+            (_, Counter) => counter!(f.name).increment(0),
             (_, Gauge) => gauge!(f.name).increment(0.0),
             (_, Histogram) => drop(histogram!(f.name)),
         }

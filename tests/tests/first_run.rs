@@ -5,7 +5,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -89,14 +89,12 @@ fn a_fresh_server_lists_every_metric() {
 #[test]
 fn logs_are_plain_text_when_stdout_is_not_a_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(weft_bin())
+    let mut child = weft_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--log", "info"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--web-dir")
         .arg(dir.path().join("no-web"))
-        .env_remove("WEFT_LOG_FORMAT")
-        .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -126,10 +124,7 @@ fn logs_are_plain_text_when_stdout_is_not_a_terminal() {
 }
 
 fn help(args: &[&str]) -> String {
-    let out = Command::new(weft_bin())
-        .args(args)
-        .output()
-        .expect("run weft");
+    let out = weft_command().args(args).output().expect("run weft");
     assert!(out.status.success(), "weft {args:?} failed");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

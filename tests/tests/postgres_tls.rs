@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::pg::{admin_url, OwnPg};
@@ -112,13 +112,8 @@ impl TlsPg {
 
 /// `weft ARGS` with the caller's Weft settings removed; its output once it exits.
 fn weft(args: &[&str]) -> Output {
-    let mut cmd = Command::new(weft_bin());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WEFT_") || key == "DATABASE_URL" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args)
+    weft_command()
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run weft")

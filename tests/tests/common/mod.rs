@@ -138,14 +138,20 @@ impl Drop for Server {
     }
 }
 
-fn spawn(port: u16, data_dir: &Path, extra: &[String]) -> Child {
+/// The `weft` binary, with the caller's Weft settings (`WEFT_*`, `DATABASE_URL`) removed from
+/// its environment: only the flags the test gives configure it.
+pub fn weft_command() -> Command {
     let mut cmd = Command::new(weft_bin());
-    // Only the flags below configure the server under test, not the caller's environment.
     for (key, _) in std::env::vars() {
         if key.starts_with("WEFT_") || key == "DATABASE_URL" {
             cmd.env_remove(key);
         }
     }
+    cmd
+}
+
+fn spawn(port: u16, data_dir: &Path, extra: &[String]) -> Child {
+    let mut cmd = weft_command();
     cmd.arg("serve")
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))

@@ -379,13 +379,14 @@ fn put_version(
         return Ok(Outcome::Race);
     }
     let id = head.unwrap_or(0) + 1;
+    let created_ms = now;
     txn.execute(
         "INSERT INTO versions (doc_id, id, created_ms, kind, label, base, state_vector, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             doc_id,
             id,
-            now,
+            created_ms,
             version.kind.as_str(),
             version.label,
             version.base || head.is_none(),
@@ -419,7 +420,7 @@ fn put_version(
     }
     Ok(Outcome::Version(VersionMeta {
         id,
-        created_ms: now,
+        created_ms,
         kind: version.kind,
         label: version.label.clone(),
         size_bytes: version.data.len() as u64,

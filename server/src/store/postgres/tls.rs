@@ -104,6 +104,8 @@ impl PgTarget {
             .parse()
             .map_err(|e| format!("invalid DATABASE_URL: {e}"))?;
         config.ssl_mode(match mode {
+            // As libpq: sslmode does not apply to Unix sockets (PostgreSQL has no TLS there).
+            _ if only_unix_sockets(&config) => PgSslMode::Disable,
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Prefer => PgSslMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
@@ -111,6 +113,15 @@ impl PgTarget {
         let tls = MakeRustlsConnect::new(client_config(mode, &roots)?);
         Ok(PgTarget { config, tls, mode })
     }
+}
+
+fn only_unix_sockets(config: &tokio_postgres::Config) -> bool {
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && config.get_hostaddrs().is_empty()
+        && hosts
+            .iter()
+            .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)))
 }
 
 /// What [`take_tls_params`] took out of a connection string.
@@ -172,12 +183,19 @@ fn take_tls_params(url: &str) -> Result<(String, TlsParams), String> {
 /// rustls's configuration for `mode`: which certificates are accepted.
 fn client_config(mode: SslMode, roots: &Roots) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = webpki(roots, &provider)?;
     let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
+        (SslMode::VerifyFull, _) => webpki,
         (SslMode::Disable | SslMode::Prefer | SslMode::Require, Roots::Default) => {
-            Arc::new(AnyCertificate(provider.clone()))
+            Arc::new(Lenient {
+                webpki,
+                chain: false,
+            })
         }
-        (SslMode::VerifyFull, roots) => webpki(roots, &provider)?,
-        (_, roots) => Arc::new(ChainOnly(webpki(roots, &provider)?)),
+        _ => Arc::new(Lenient {
+            webpki,
+            chain: true,
+        }),
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -223,13 +241,19 @@ fn load_roots(path: &Path) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `verify-ca`, and `require`/`prefer` given a root: the chain must lead to a trusted root,
-/// the name is not checked (webpki checks the chain before the name, so a name mismatch
-/// means the chain was good).
+/// Every mode short of `verify-full`: `chain` (`verify-ca`, and `require`/`prefer` given a
+/// root) checks that the chain leads to a trusted root but not the name (webpki checks the
+/// chain before the name, so a name mismatch means the chain was good); without it
+/// (`require`/`prefer` without a root, libpq's behaviour) nothing is checked: encrypted, not
+/// authenticated. Either way the handshake's signatures are checked against the certificate
+/// presented.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    webpki: Arc<WebPkiServerVerifier>,
+    chain: bool,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -238,10 +262,16 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        if !self.chain {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -255,7 +285,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -264,61 +294,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `require` and `prefer` without a root (libpq's behaviour): encrypted, not authenticated.
-/// The handshake's signatures are still checked against the certificate presented.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }
 
@@ -426,6 +406,8 @@ mod tests {
         assert_eq!(t.config.get_ssl_mode(), PgSslMode::Require);
         let t = PgTarget::parse("postgres://db/app?sslrootcert=system", None).expect("system");
         assert_eq!(t.mode, SslMode::VerifyFull);
+        let t = PgTarget::parse("host=/run/postgresql sslmode=require", None).expect("socket");
+        assert_eq!(t.config.get_ssl_mode(), PgSslMode::Disable);
         let e = PgTarget::parse("postgres://db/app?sslmode=allow", None).expect_err("allow");
         assert!(e.contains("verify-full"), "{e}");
         let e = PgTarget::parse(
