@@ -57,6 +57,11 @@ fn describe() {
         Unit::Bytes,
         "Bytes of document state by state: hibernated, exactly what is held; live, the stored size at load or wake (the materialized document holds several times it)."
     );
+    describe_histogram!(
+        "weft_document_wake_seconds",
+        Unit::Seconds,
+        "Time to wake a hibernated document and apply the update that woke it."
+    );
     describe_counter!(
         "weft_messages_in_total",
         "y-protocols messages received, by kind."
@@ -144,6 +149,11 @@ pub fn documents_loaded(n: usize) {
 pub fn document_state(state: &'static str, docs: f64, bytes: f64) {
     gauge!("weft_documents", "state" => state).increment(docs);
     gauge!("weft_document_state_bytes", "state" => state).increment(bytes);
+}
+
+/// A hibernated document woke for an update (decode, then apply).
+pub fn document_woke(took: Duration) {
+    histogram!("weft_document_wake_seconds").record(took.as_secs_f64());
 }
 
 pub fn frame_in(bytes: usize, messages: &[weft_crdt::Inbound]) {
