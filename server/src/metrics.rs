@@ -60,7 +60,7 @@ fn describe() {
     describe_histogram!(
         "weft_document_wake_seconds",
         Unit::Seconds,
-        "Time to wake a hibernated document and apply the update that woke it."
+        "Time to wake a hibernated document: decoding its state off the actor's thread (or, woken in place, decoding it and applying the update that woke it)."
     );
     describe_counter!(
         "weft_messages_in_total",
