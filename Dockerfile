@@ -12,6 +12,8 @@ RUN npm run build
 FROM rust:1.95-bookworm AS server
 WORKDIR /src
 COPY Cargo.toml Cargo.lock clippy.toml ./
+# jemalloc build settings for the weft binary (env for its build script)
+COPY .cargo .cargo
 COPY crdt crdt
 COPY server server
 COPY tests tests

@@ -11,7 +11,9 @@
 //      delay until the observer has the edit is recorded (first update after waking), then a
 //      second edit (the document now live) for comparison.
 //   node bench/doc-memory.mjs --server weft=ws://127.0.0.1:9101/ws@PID --server ref=ws://127.0.0.1:9102@PID \
-//        [--docs 40] [--edits 40000] [--settle 15] [--fresh 5] [--wakes 20] [--seed 17]
+//        [--docs 40] [--edits 40000] [--settle 15] [--fresh 5] [--wakes 20] [--seed 17] [--unload 0]
+// --unload S: then every client leaves, and the RSS is sampled again S seconds later (once the
+// server unloaded the documents: give it more than its --doc-idle).
 // stdout: a table per server, then the JSON summary as the last line. Needs `npm ci` in tests/js
 // (it borrows that install of yjs, y-websocket and ws), like bench/cluster-latency.mjs.
 import { createRequire } from 'node:module'
@@ -27,7 +29,7 @@ const { WebsocketProvider } = require('y-websocket')
 const WebSocket = require('ws')
 
 const servers = []
-const opts = { docs: 40, edits: 40000, settle: 15, fresh: 5, wakes: 20, seed: 17 }
+const opts = { docs: 40, edits: 40000, settle: 15, fresh: 5, wakes: 20, seed: 17, unload: 0 }
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]
   const v = process.argv[++i]
@@ -169,16 +171,17 @@ async function measure (server, history) {
   const encoded = history.update.length * opts.docs
   log(`${server.name}: settled, RSS ${r1(settled / MiB)} MiB (${hibernated ?? 'n/a'} hibernated); fresh loads`)
 
+  // Interleaved, so that neither kind is measured on a quieter machine: a fresh client loads
+  // an idle (hibernated) document, then the same document just after an edit (live).
   const freshIdle = []
   const freshLive = []
-  for (let i = 0; i < opts.fresh; i++) freshIdle.push(await freshLoad(server.url, `${room}-${i}`, history.chars))
-  let chars = history.chars
+  const chars = history.chars
   for (let i = 0; i < opts.fresh; i++) {
-    idle[i].doc.getText('t').insert(0, 'x') // wakes it; the next load is of a live document
+    freshIdle.push(await freshLoad(server.url, `${room}-${i}`, chars))
+    idle[i].doc.getText('t').insert(0, 'x') // wakes it
     await sleep(300)
     freshLive.push(await freshLoad(server.url, `${room}-${i}`, chars + 1))
   }
-  chars += 1
 
   log(`${server.name}: ${opts.wakes} wake-ups`)
   const wake = []
@@ -196,6 +199,12 @@ async function measure (server, history) {
   }
   const after = rssBytes(server.pid)
   for (const c of idle) { c.provider.destroy(); c.doc.destroy() }
+  let unloaded = null
+  if (opts.unload > 0) {
+    log(`${server.name}: every client left; waiting ${opts.unload} s`)
+    await sleep(opts.unload * 1000)
+    unloaded = r1(rssBytes(server.pid) / MiB)
+  }
   return {
     server: server.name,
     docs: opts.docs,
@@ -204,6 +213,7 @@ async function measure (server, history) {
     rssFilledMiB: r1(filled / MiB),
     rssSettledMiB: r1(settled / MiB),
     rssAfterWakesMiB: r1(after / MiB),
+    rssUnloadedMiB: unloaded,
     hibernatedDocs: hibernated,
     growthPerDocMiB: Math.round((growth / opts.docs / MiB) * 100) / 100,
     growthOverEncoded: Math.round((growth / encoded) * 100) / 100,
@@ -221,7 +231,7 @@ const results = []
 for (const server of servers) results.push(await measure(server, history))
 for (const r of results) {
   console.log(`\n${r.server}: ${r.docs} documents of ${r1(r.encodedBytesPerDoc / 1024)} KiB encoded, one idle client each`)
-  console.log(`  RSS baseline ${r.rssBaselineMiB} MiB, filled ${r.rssFilledMiB}, settled ${r.rssSettledMiB} (${r.hibernatedDocs ?? 'n/a'} hibernated), after wakes ${r.rssAfterWakesMiB}`)
+  console.log(`  RSS baseline ${r.rssBaselineMiB} MiB, filled ${r.rssFilledMiB}, settled ${r.rssSettledMiB} (${r.hibernatedDocs ?? 'n/a'} hibernated), after wakes ${r.rssAfterWakesMiB}, unloaded ${r.rssUnloadedMiB ?? 'n/a'}`)
   console.log(`  growth ${r.growthPerDocMiB} MiB per document = ${r.growthOverEncoded}x the encoded size`)
   console.log(`  fresh full load: idle ${JSON.stringify(r.freshLoadIdleMs)} ms, live ${JSON.stringify(r.freshLoadLiveMs)} ms`)
   console.log(`  first update after wake: ${JSON.stringify(r.firstUpdateAfterWakeMs)} ms; next update: ${JSON.stringify(r.updateOnLiveMs)} ms`)

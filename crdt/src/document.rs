@@ -183,6 +183,33 @@ impl Document {
         }
     }
 
+    /// While hibernated: the encoded state (one v1 update; shares the frame's bytes), for a
+    /// caller that materializes it elsewhere (off its thread) and hands it to [`Document::woken`].
+    pub fn hibernated_state(&self) -> Option<Bytes> {
+        match &self.body {
+            Body::Dormant(d) => Some(d.step2().slice(d.state_at()..)),
+            Body::Live(_) => None,
+        }
+    }
+
+    /// The document [`Document::hibernated_state`] returned, materialized (by
+    /// `snapshot::rebuild`). Ignored unless the document still hibernates.
+    pub fn woken(&mut self, doc: Doc) {
+        if self.is_hibernated() && !self.poisoned {
+            self.body = Body::Live(doc);
+        }
+    }
+
+    /// Whether `msg` would wake this document: a write that adds something while it hibernates.
+    pub fn wakes_for(&self, msg: &Inbound) -> bool {
+        match msg {
+            Inbound::SyncStep2 { update, .. } | Inbound::Update { update, .. } => {
+                self.is_hibernated() && !self.adds_nothing(update)
+            }
+            _ => false,
+        }
+    }
+
     /// Materializes a hibernated document (its first write does this by itself).
     pub fn wake(&mut self) -> Result<(), ApplyError> {
         self.live().map(|_| ())

@@ -74,6 +74,11 @@ impl Dormant {
         &self.step2[self.state_at..]
     }
 
+    /// Where the state starts in the frame.
+    pub(crate) fn state_at(&self) -> usize {
+        self.state_at
+    }
+
     /// The sync step 2 a client with an empty state vector is sent.
     pub(crate) fn step2(&self) -> &Bytes {
         &self.step2

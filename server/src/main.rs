@@ -9,6 +9,15 @@ use tracing_subscriber::EnvFilter;
 
 use weft::config::{Cli, Command, LogFormat, MigrateArgs};
 
+/// The allocator (a cargo feature; see BENCHMARKS.md, "Document memory"): one that gives the
+/// pages of hibernated and unloaded documents back to the OS.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {

@@ -96,6 +96,7 @@ const FAMILIES: &[Family] = &[
     family("weft_connections", Gauge, AtStart, "Open WebSocket connections."),
     family("weft_documents_loaded", Gauge, AtStart, "Documents loaded in memory (one actor each)."),
     family("weft_documents", Gauge, AtStart, "Loaded documents by state: live (materialized) or hibernated (encoded state only)."),
+    in_unit(family("weft_document_wake_seconds", Histogram, AtStart, "Time to wake a hibernated document: decoding its state off the actor's thread (or, woken in place, decoding it and applying the update that woke it)."), Unit::Seconds),
     in_unit(family("weft_document_state_bytes", Gauge, AtStart, "Bytes of document state by state: hibernated, exactly what is held; live, the stored size at load or wake (the materialized document holds several times it)."), Unit::Bytes),
     family("weft_messages_in_total", Counter, AtStart, "y-protocols messages received, by kind."),
     in_unit(family("weft_bytes_in_total", Counter, AtStart, "WebSocket payload bytes received."), Unit::Bytes),
@@ -255,6 +256,11 @@ pub fn documents_loaded(n: usize) {
 pub fn document_state(state: &'static str, docs: f64, bytes: f64) {
     gauge!("weft_documents", "state" => state).increment(docs);
     gauge!("weft_document_state_bytes", "state" => state).increment(bytes);
+}
+
+/// A hibernated document woke for an update (decode, then apply).
+pub fn document_woke(took: Duration) {
+    histogram!("weft_document_wake_seconds").record(took.as_secs_f64());
 }
 
 pub fn frame_in(bytes: usize, messages: &[weft_crdt::Inbound]) {

@@ -238,3 +238,46 @@ async fn joins_racing_the_wake_all_converge() {
     }
     assert!(hibernated(&server, 1).await, "it did not hibernate again");
 }
+
+/// Cluster mode (PostgreSQL): a document hibernating on one node is woken by an update another
+/// node committed (its catch-up), and its client there receives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_another_nodes_update_wakes_a_hibernated_document() {
+    use common::pg::{admin_url, fresh_db};
+    let url = fresh_db(&admin_url()).await;
+    let mut dirs = Vec::new();
+    let mut servers = Vec::new();
+    for node in ["node-a", "node-b"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = [
+            "--database-url",
+            &url,
+            "--node-id",
+            node,
+            "--heartbeat",
+            "300ms",
+            "--hibernate-after",
+            "300ms",
+        ];
+        servers.push(Server::start_unchecked(dir.path(), &args));
+        dirs.push(dir);
+    }
+    for server in &servers {
+        assert!(wait_for_status(server.port, "/readyz", 200, Duration::from_secs(15)).await);
+    }
+    let mut a = Client::connect(&servers[0].url("hib/cluster")).await;
+    a.push_text("t", "from a").await;
+    let mut b = Client::connect(&servers[1].url("hib/cluster")).await;
+    assert!(b.until(SECS5, |d| text_of(d, "t") == "from a").await);
+    assert!(hibernated(&servers[1], 1).await, "node b did not hibernate");
+    a.push_text("t", ", again").await;
+    assert!(
+        b.until(SECS5, |d| text_of(d, "t") == "from a, again").await,
+        "b has {:?}",
+        text_of(&b.doc, "t")
+    );
+    assert!(
+        hibernated(&servers[1], 1).await,
+        "node b did not hibernate again"
+    );
+}

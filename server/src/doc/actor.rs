@@ -50,6 +50,7 @@ mod lifecycle;
 pub(crate) mod phase;
 #[cfg(test)]
 mod tests;
+mod wake;
 
 use self::core::{CatchUp, Core, Io, Loaded, Rebuilt};
 use self::lifecycle::refuse_unloaded;
@@ -168,13 +169,17 @@ impl Actor {
                 }
                 cmd = self.rx.recv() => {
                     let Some(cmd) = cmd else { return };
+                    self.wake_for(&cmd).await;
                     self.take(cmd);
                     for _ in 1..MAX_BATCH {
                         if self.deleting() {
                             break; // delete before anything else touches the document
                         }
                         match self.rx.try_recv() {
-                            Ok(cmd) => self.take(cmd),
+                            Ok(cmd) => {
+                                self.wake_for(&cmd).await;
+                                self.take(cmd);
+                            }
                             Err(_) => break,
                         }
                     }

@@ -115,6 +115,7 @@ impl Core {
             Ok(()) => {
                 if !fx.persist.is_empty() {
                     self.fresh_step2 = None;
+                    self.wrote();
                 }
                 self.approx_size += fx.persist.iter().map(Vec::len).sum::<usize>();
                 fx.persist.clear();

@@ -27,6 +27,7 @@ use tracing::debug;
 
 use super::Core;
 use crate::doc::actor::phase::Phase;
+use crate::doc::handle::Command;
 
 impl Core {
     /// When the document hibernates if no update comes before; `None` if it does not (it
@@ -57,6 +58,32 @@ impl Core {
             // Poisoned, unencodable or waiting for missing dependencies: stays materialized.
             None => self.last_write = self.now,
         }
+        self.track_state();
+    }
+
+    /// Whether taking `cmd` would wake the document (the shell then wakes it off its thread,
+    /// see `actor::wake`): a write that adds something, while it hibernates and may be served.
+    pub fn wakes_for(&self, cmd: &Command) -> bool {
+        if !self.doc.is_hibernated() || !self.phase.serves_memory() {
+            return false;
+        }
+        match cmd {
+            Command::Messages { from, messages } => {
+                !self.refused.contains(from) && messages.iter().any(|m| self.doc.wakes_for(m))
+            }
+            Command::Apply { .. } | Command::Restore { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// While hibernated: the encoded state to decode (see `wakes_for`).
+    pub fn hibernated_state(&self) -> Option<bytes::Bytes> {
+        self.doc.hibernated_state()
+    }
+
+    /// The document decoded from [`Core::hibernated_state`].
+    pub fn woken(&mut self, doc: yrs::Doc) {
+        self.doc.woken(doc);
         self.track_state();
     }
 

@@ -39,6 +39,7 @@ impl Core {
             let is_write = msg.is_write();
             let is_awareness = matches!(msg, Inbound::Awareness(_));
             let started = std::time::Instant::now();
+            let hibernated = self.doc.is_hibernated();
             if let Inbound::SyncStep1(sv) = &msg {
                 if sv.is_empty() {
                     if let Some(frame) = self.fresh_step2() {
@@ -50,6 +51,9 @@ impl Core {
             let handled = self.doc.handle(from, msg, now, &mut fx);
             if is_write {
                 crate::metrics::update_applied(started.elapsed());
+                if hibernated && !self.doc.is_hibernated() {
+                    crate::metrics::document_woke(started.elapsed());
+                }
             }
             match handled {
                 Ok(()) => {}

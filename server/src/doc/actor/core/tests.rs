@@ -634,3 +634,47 @@ fn hibernation_off_never_hibernates() {
     p.at(1_000_000).hibernate();
     assert!(!p.core.is_hibernated());
 }
+
+/// What the shell wakes off its thread: a write that adds something, nothing else; the
+/// document it decoded is taken as is and the next update applies to it.
+#[test]
+fn only_a_write_that_adds_something_is_woken_off_the_thread() {
+    let mut p = hibernating();
+    p.at(0).joined(SessionId(1));
+    let a = yrs::Doc::new();
+    p.at(0).accept(from(1, update(&a, "kept")));
+    p.flush(0, true, true);
+    p.at(HIBERNATE_MS).hibernate();
+    assert!(p.core.is_hibernated());
+    assert!(
+        !p.core.wakes_for(&sync_from(1, &a)),
+        "a sync step 1 wakes it"
+    );
+    let nothing_new = {
+        let state = yrs::ReadTxn::encode_state_as_update_v1(
+            &a.transact(),
+            &yrs::ReadTxn::state_vector(&a.transact()),
+        );
+        Command::Messages {
+            from: SessionId(1),
+            messages: weft_crdt::codec::decode_frame(&weft_crdt::codec::encode_sync_step2(&state))
+                .expect("frame"),
+        }
+    };
+    assert!(
+        !p.core.wakes_for(&nothing_new),
+        "a step 2 with nothing new wakes it"
+    );
+    let write = from(1, update(&a, " more"));
+    assert!(p.core.wakes_for(&write));
+    let state = p.core.hibernated_state().expect("hibernated");
+    p.core
+        .woken(weft_crdt::snapshot::rebuild(&[state]).expect("decodes"));
+    assert!(!p.core.is_hibernated());
+    p.at(HIBERNATE_MS + 1).accept(write);
+    p.flush(HIBERNATE_MS + 1, true, true);
+    p.at(HIBERNATE_MS + 1).joined(SessionId(2));
+    p.at(HIBERNATE_MS + 1).accept(fresh_sync(2));
+    let fx = p.flush(HIBERNATE_MS + 1, true, true);
+    assert_eq!(text_seen_by(&fx, 2), "kept more");
+}
