@@ -210,6 +210,15 @@ impl Document {
         }
     }
 
+    /// Whether `msg` hints that a write is coming while this document hibernates: a client
+    /// already present moved its cursor (see [`Presence::moves`]).
+    pub fn hints_write(&self, msg: &Inbound) -> bool {
+        match msg {
+            Inbound::Awareness(update) => self.is_hibernated() && self.presence.moves(update),
+            _ => false,
+        }
+    }
+
     /// Materializes a hibernated document (its first write does this by itself).
     pub fn wake(&mut self) -> Result<(), ApplyError> {
         self.live().map(|_| ())

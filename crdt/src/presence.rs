@@ -82,6 +82,19 @@ impl Presence {
         self.entries.values().filter(|e| e.state.is_some()).count()
     }
 
+    /// Whether `update` changes the state of a client already present (a moved cursor or
+    /// selection), as opposed to introducing one, renewing one unchanged or removing one.
+    /// Editors move the cursor before they type: a hibernating document starts waking on it.
+    pub fn moves(&self, update: &AwarenessUpdate) -> bool {
+        update.clients.iter().any(|(client, incoming)| {
+            self.entries.get(&client.get()).is_some_and(|e| {
+                e.clock < incoming.clock
+                    && &*incoming.json != NULL
+                    && e.state.as_deref().is_some_and(|s| s != &*incoming.json)
+            })
+        })
+    }
+
     /// Merges an update sent by `from`, returning what changed.
     pub fn apply(&mut self, from: SessionId, update: &AwarenessUpdate, now_ms: u64) -> Applied {
         let mut applied = Applied::default();
@@ -220,6 +233,21 @@ mod tests {
 
     const A: SessionId = SessionId(1);
     const B: SessionId = SessionId(2);
+
+    #[test]
+    fn only_a_changed_state_of_a_present_client_moves() {
+        let mut p = Presence::default();
+        let first = update(&[(1, 1, "{\"cursor\":1}")]);
+        assert!(!p.moves(&first), "a client appearing is no move");
+        p.apply(A, &first, 0);
+        assert!(!p.moves(&update(&[(1, 2, "{\"cursor\":1}")])), "a renewal");
+        assert!(!p.moves(&update(&[(1, 2, "null")])), "a removal");
+        assert!(
+            !p.moves(&update(&[(1, 1, "{\"cursor\":2}")])),
+            "an old clock"
+        );
+        assert!(p.moves(&update(&[(1, 2, "{\"cursor\":2}")])));
+    }
 
     #[test]
     fn newer_clock_wins_older_is_ignored() {

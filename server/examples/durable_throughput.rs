@@ -57,6 +57,7 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
                 id: registry.next_session_id(),
                 outbound: weft::ws::socket::Outbound::Queue(tx),
                 close,
+                writes: true,
             })
             .await
             .expect("join");
@@ -82,6 +83,7 @@ async fn run(store: Arc<dyn Store>, label: &str, docs: usize, writers_per_doc: u
                         id,
                         outbound: weft::ws::socket::Outbound::Queue(tx),
                         close,
+                        writes: true,
                     })
                     .await
                     .expect("join");

@@ -281,3 +281,46 @@ async fn postgres_another_nodes_update_wakes_a_hibernated_document() {
         "node b did not hibernate again"
     );
 }
+
+/// A session that may edit moving its cursor wakes a hibernating document ahead of its write
+/// (editors move the cursor before they type); a client appearing does not; a read-only
+/// session's cursor does not; awake, it hibernates again.
+#[tokio::test]
+async fn a_moved_cursor_wakes_the_document_ahead_of_the_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), HIBERNATE);
+    let url = server.url("hib/cursor");
+    let mut a = Client::connect(&url).await;
+    a.push_text("t", "hello").await;
+    assert!(a.until(SECS5, |d| text_of(d, "t") == "hello").await);
+    assert!(hibernated(&server, 1).await, "did not hibernate");
+
+    a.send(encode_awareness(
+        [(77u64, 1u32, "{\"cursor\":1}")].into_iter(),
+    ))
+    .await;
+    a.pump_once(Duration::from_millis(100)).await;
+    assert_eq!(
+        documents(server.port, "live"),
+        0,
+        "a client appearing woke it"
+    );
+
+    a.send(encode_awareness(
+        [(77u64, 2u32, "{\"cursor\":2}")].into_iter(),
+    ))
+    .await;
+    let deadline = Instant::now() + SECS5;
+    while documents(server.port, "live") != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        documents(server.port, "live"),
+        1,
+        "a moved cursor did not wake it"
+    );
+    assert!(hibernated(&server, 1).await, "did not hibernate again");
+    a.push_text("t", " world").await;
+    let mut b = Client::connect(&url).await;
+    assert!(b.until(SECS5, |d| text_of(d, "t") == "hello world").await);
+}

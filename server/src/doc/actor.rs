@@ -90,6 +90,8 @@ pub(crate) struct Actor {
     counted_failing: bool,
     /// The document was loaded: its end (however it comes) is reported as `unloaded`.
     loaded: bool,
+    /// A hibernated state being decoded (see `wake`).
+    waking: Option<wake::Waking>,
 }
 
 impl Drop for Actor {
@@ -119,6 +121,7 @@ impl Actor {
             peers: HashMap::new(),
             counted_failing: false,
             loaded: false,
+            waking: None,
         }
     }
 
@@ -190,6 +193,9 @@ impl Actor {
                     }
                     self.catch_up().await;
                 }
+                woke = wake::Waking::done(&mut self.waking) => {
+                    self.woke(woke);
+                }
                 _ = wait_for_job(&mut self.core) => {
                     self.core.at(Instant::now()).version_done();
                     self.perform();
@@ -250,6 +256,7 @@ impl Actor {
                     Peer {
                         outbound: member.outbound,
                         close: Some(member.close),
+                        writes: member.writes,
                     },
                 );
                 let _ = reply.send(Ok(()));

@@ -20,6 +20,8 @@ use crate::ws::socket::{OutFrame, Outbound};
 pub(super) struct Peer {
     pub outbound: Outbound,
     pub close: Option<oneshot::Sender<Close>>,
+    /// It may edit (its cursor moving wakes a hibernating document ahead of its write).
+    pub writes: bool,
 }
 
 /// Sessions that could not take what was sent to them.

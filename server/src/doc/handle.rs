@@ -59,6 +59,8 @@ pub struct Member {
     pub outbound: Outbound,
     /// Out-of-band close request.
     pub close: oneshot::Sender<Close>,
+    /// Its token lets it edit (read-only sessions' writes never reach the actor).
+    pub writes: bool,
 }
 
 #[derive(Debug)]

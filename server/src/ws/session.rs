@@ -120,7 +120,14 @@ impl Session {
     /// the wait for the next event is inline; joining, handling a message and closing are
     /// boxed for the moment they run.
     pub async fn run(mut self, mut ws: Socket) {
-        let joined = Box::pin(join(&self.registry, &self.name, self.id, ws.outbound())).await;
+        let joined = Box::pin(join(
+            &self.registry,
+            &self.name,
+            self.id,
+            ws.outbound(),
+            self.access != Access::Read,
+        ))
+        .await;
         let (doc, mut close_rx) = match joined {
             Ok(joined) => joined,
             Err(reason) => {
@@ -311,6 +318,7 @@ pub(crate) async fn join(
     name: &DocName,
     id: SessionId,
     outbound: Outbound,
+    writes: bool,
 ) -> Result<(DocHandle, oneshot::Receiver<Close>), CloseReason> {
     for _ in 0..JOIN_ATTEMPTS {
         let doc = registry.handle(name);
@@ -319,6 +327,7 @@ pub(crate) async fn join(
             id,
             outbound: outbound.clone(),
             close: close_tx,
+            writes,
         };
         match doc.join(member).await {
             Ok(()) => return Ok((doc, close_rx)),

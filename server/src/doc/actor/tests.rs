@@ -58,6 +58,7 @@ impl Harness {
                 id,
                 outbound: crate::ws::socket::Outbound::Queue(outbound),
                 close,
+                writes: true,
             })
             .await
             .expect("join");
@@ -197,6 +198,7 @@ async fn a_failed_load_refuses_joiners() {
             id: SessionId(1),
             outbound: crate::ws::socket::Outbound::Queue(outbound),
             close,
+            writes: true,
         })
         .await;
     assert!(matches!(joined, Err(JoinError::LoadFailed(_))));
@@ -530,7 +532,8 @@ async fn a_joiner_in_the_same_batch_as_the_refused_write_waits() {
         handle.join(Member {
             id,
             outbound: crate::ws::socket::Outbound::Queue(outbound),
-            close
+            close,
+            writes: true,
         })
     );
     send_big.expect("sent");
@@ -580,6 +583,7 @@ async fn a_rebuild_that_fails_for_good_unloads_the_document() {
             id: h.registry.next_session_id(),
             outbound: crate::ws::socket::Outbound::Queue(outbound),
             close,
+            writes: true,
         })
         .await;
     assert!(

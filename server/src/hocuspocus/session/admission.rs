@@ -67,7 +67,7 @@ impl HpSession {
             // key, so they go after this answer: it is sent first.
             Some(outbound) => {
                 send(ws, codec::authenticated(&key, read_only)).await?;
-                let (handle, close_rx) = join(&self.registry, &name, id, outbound)
+                let (handle, close_rx) = join(&self.registry, &name, id, outbound, !read_only)
                     .await
                     .map_err(End::Close)?;
                 let closed = stream::once(close_rx).map(Out::Closed);
@@ -85,9 +85,15 @@ impl HpSession {
             Some(handle) => (handle, true),
             None => {
                 let (out_tx, out_rx) = mpsc::channel::<Bytes>(self.settings.session_queue);
-                let (handle, close_rx) = join(&self.registry, &name, id, Outbound::Queue(out_tx))
-                    .await
-                    .map_err(End::Close)?;
+                let (handle, close_rx) = join(
+                    &self.registry,
+                    &name,
+                    id,
+                    Outbound::Queue(out_tx),
+                    !read_only,
+                )
+                .await
+                .map_err(End::Close)?;
                 let frames = stream::unfold(out_rx, |mut rx| async move {
                     rx.recv().await.map(|frame| (Out::Frame(frame), rx))
                 });

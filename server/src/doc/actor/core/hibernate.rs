@@ -76,6 +76,27 @@ impl Core {
         }
     }
 
+    /// Whether `cmd` hints that a write is coming (a session moved its cursor) while the
+    /// document hibernates and may be served: the shell then starts decoding it ahead, so
+    /// that the write finds it awake (see `actor::wake`).
+    pub fn hints_write(&self, cmd: &Command) -> bool {
+        if !self.doc.is_hibernated() || !self.phase.serves_memory() {
+            return false;
+        }
+        match cmd {
+            Command::Messages { from, messages } => {
+                !self.refused.contains(from) && messages.iter().any(|m| self.doc.hints_write(m))
+            }
+            _ => false,
+        }
+    }
+
+    /// Woken ahead of a write (`hints_write`): it stays awake `hibernate_after` from now.
+    pub fn woken_ahead(&mut self, doc: yrs::Doc) {
+        self.woken(doc);
+        self.last_write = self.now;
+    }
+
     /// While hibernated: the encoded state to decode (see `wakes_for`).
     pub fn hibernated_state(&self) -> Option<bytes::Bytes> {
         self.doc.hibernated_state()
