@@ -53,14 +53,14 @@ pub fn parse(src: &str) -> Node {
                 with_code.push(mark("code", Map::new()));
                 push_text(&mut stack, &t, &with_code);
             }
-            Event::InlineHtml(h) => match h.trim() {
-                "<u>" => marks.push(mark("underline", Map::new())),
-                "</u>" => {
-                    if let Some(i) = marks.iter().rposition(|m| m.kind == "underline") {
+            Event::InlineHtml(h) => match html_mark(h.trim()) {
+                Some((kind, true)) => marks.push(mark(kind, Map::new())),
+                Some((kind, false)) => {
+                    if let Some(i) = marks.iter().rposition(|m| m.kind == kind) {
                         marks.remove(i);
                     }
                 }
-                other => push_text(&mut stack, other, &marks),
+                None => push_text(&mut stack, &h, &marks),
             },
             Event::Html(h) => push_text(&mut stack, h.trim_end_matches('\n'), &marks),
             Event::SoftBreak => push_text(&mut stack, " ", &marks),
@@ -89,6 +89,23 @@ pub fn parse(src: &str) -> Node {
     let mut doc = stack.into_iter().next().unwrap_or_default();
     doc.content = tidy::blocks(doc.content);
     doc
+}
+
+/// An inline HTML tag that opens (`true`) or closes a mark: `<u>` (Markdown has no underline)
+/// and the tags written where `**`, `*` or `~~` would not read back (see [`inline`]).
+fn html_mark(tag: &str) -> Option<(&'static str, bool)> {
+    let (name, open) = match tag.strip_prefix("</") {
+        Some(rest) => (rest.strip_suffix('>')?, false),
+        None => (tag.strip_prefix('<')?.strip_suffix('>')?, true),
+    };
+    let kind = match name.to_ascii_lowercase().as_str() {
+        "u" => "underline",
+        "strong" | "b" => "bold",
+        "em" | "i" => "italic",
+        "s" | "del" | "strike" => "strike",
+        _ => return None,
+    };
+    Some((kind, open))
 }
 
 fn mark(kind: &str, attrs: Map<String, Value>) -> Mark {
@@ -378,14 +395,26 @@ fn image(n: &Node) -> String {
     }
 }
 
-/// Marks Markdown can write, outermost first when several open at once.
-fn delimiters(m: &Mark) -> Option<(String, String)> {
-    Some(match m.kind.as_str() {
-        "bold" => ("**".into(), "**".into()),
-        "italic" => ("*".into(), "*".into()),
-        "strike" => ("~~".into(), "~~".into()),
-        "underline" => ("<u>".into(), "</u>".into()),
-        "link" => {
+/// How bold, italic and strike are written: Markdown delimiters, or HTML tags where the
+/// delimiters would not read back (CommonMark's flanking rules: `**a.**b` is not bold).
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    Markdown,
+    Html,
+}
+
+/// Marks Markdown can write, with their opening and closing text.
+fn delimiters(m: &Mark, style: Style) -> Option<(String, String)> {
+    let pair = |o: &str, c: &str| Some((o.to_string(), c.to_string()));
+    match (m.kind.as_str(), style) {
+        ("bold", Style::Markdown) => pair("**", "**"),
+        ("italic", Style::Markdown) => pair("*", "*"),
+        ("strike", Style::Markdown) => pair("~~", "~~"),
+        ("bold", Style::Html) => pair("<strong>", "</strong>"),
+        ("italic", Style::Html) => pair("<em>", "</em>"),
+        ("strike", Style::Html) => pair("<s>", "</s>"),
+        ("underline", _) => pair("<u>", "</u>"),
+        ("link", _) => {
             let href = m
                 .attrs
                 .get("href")
@@ -400,15 +429,62 @@ fn delimiters(m: &Mark) -> Option<(String, String)> {
                 Some(t) if !t.is_empty() => format!("]({href} \"{}\")", t.replace('"', "\\\"")),
                 _ => format!("]({href})"),
             };
-            ("[".into(), close)
+            Some(("[".into(), close))
         }
-        _ => return None,
-    })
+        _ => None,
+    }
+}
+
+/// Inline content in Markdown delimiters, or with HTML tags for bold, italic and strike when
+/// the delimiters would not read back as the same marks.
+fn inline(nodes: &[Node]) -> String {
+    let md = inline_in(nodes, Style::Markdown);
+    let reread = parse(&md);
+    let same = match reread.content.as_slice() {
+        [] => marked(nodes).is_empty(),
+        [p] if p.kind == "paragraph" => marked(&p.content) == marked(nodes),
+        _ => false,
+    };
+    if same {
+        md
+    } else {
+        inline_in(nodes, Style::Html)
+    }
+}
+
+/// Each character (or atom) of inline content with its Markdown-writable marks; spaces carry
+/// none (they are moved out of marks) and the ends are trimmed (Markdown ignores them).
+fn marked(nodes: &[Node]) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let mut marks: Vec<String> = n
+            .marks
+            .iter()
+            .filter(|m| m.kind == "code" || delimiters(m, Style::Html).is_some())
+            .map(|m| format!("{}{:?}", m.kind, m.attrs))
+            .collect();
+        marks.sort();
+        match &n.text {
+            Some(t) => {
+                for c in t.replace('\n', " ").chars() {
+                    let m = if c == ' ' { Vec::new() } else { marks.clone() };
+                    out.push((c.to_string(), m));
+                }
+            }
+            None => out.push((format!("<{}>", n.kind), Vec::new())),
+        }
+    }
+    let start = out.iter().position(|(c, _)| c != " ").unwrap_or(out.len());
+    let end = out
+        .iter()
+        .rposition(|(c, _)| c != " ")
+        .map_or(start, |e| e + 1);
+    out[start..end.max(start)].to_vec()
 }
 
 /// Inline content: marks opened and closed as few times as they can be, spaces moved out of
 /// them (`** a**` is not bold in CommonMark).
-fn inline(nodes: &[Node]) -> String {
+fn inline_in(nodes: &[Node], style: Style) -> String {
     let mut out = String::new();
     let mut open: Vec<&Mark> = Vec::new();
     let mut pending_space = String::new();
@@ -418,12 +494,12 @@ fn inline(nodes: &[Node]) -> String {
                 t.replace('\n', " "),
                 n.marks
                     .iter()
-                    .filter(|m| delimiters(m).is_some())
+                    .filter(|m| delimiters(m, style).is_some())
                     .collect::<Vec<_>>(),
                 n.marks.iter().any(|m| m.kind == "code"),
             ),
             None if n.kind == "hardBreak" => {
-                close_to(&mut out, &mut open, 0);
+                close_to(&mut out, &mut open, 0, style);
                 out.push_str(&std::mem::take(&mut pending_space));
                 out.push_str("\\\n");
                 continue;
@@ -432,7 +508,7 @@ fn inline(nodes: &[Node]) -> String {
             None => (n.text_content(), Vec::new(), false),
         };
         if n.kind == "image" {
-            close_to(&mut out, &mut open, 0);
+            close_to(&mut out, &mut open, 0, style);
             out.push_str(&std::mem::take(&mut pending_space));
             out.push_str(&image(n));
             continue;
@@ -445,7 +521,7 @@ fn inline(nodes: &[Node]) -> String {
         let lead = &text[..text.len() - text.trim_start_matches(' ').len()];
         let trail = &text[text.trim_end_matches(' ').len()..];
         let keep = open.iter().take_while(|m| wanted.contains(*m)).count();
-        close_to(&mut out, &mut open, keep);
+        close_to(&mut out, &mut open, keep, style);
         out.push_str(&std::mem::take(&mut pending_space));
         out.push_str(lead);
         // Marks to open: those that last longest go outside.
@@ -458,7 +534,7 @@ fn inline(nodes: &[Node]) -> String {
         };
         new.sort_by_key(|m| std::cmp::Reverse(reach(m)));
         for m in new {
-            if let Some((o, _)) = delimiters(m) {
+            if let Some((o, _)) = delimiters(m, style) {
                 out.push_str(&o);
             }
             open.push(m);
@@ -471,13 +547,13 @@ fn inline(nodes: &[Node]) -> String {
         }
         pending_space = trail.to_string();
     }
-    close_to(&mut out, &mut open, 0);
+    close_to(&mut out, &mut open, 0, style);
     out
 }
 
-fn close_to(out: &mut String, open: &mut Vec<&Mark>, keep: usize) {
+fn close_to(out: &mut String, open: &mut Vec<&Mark>, keep: usize, style: Style) {
     while open.len() > keep {
-        if let Some((_, c)) = open.pop().and_then(delimiters) {
+        if let Some((_, c)) = open.pop().and_then(|m| delimiters(m, style)) {
             out.push_str(&c);
         }
     }
