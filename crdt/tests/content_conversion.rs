@@ -303,3 +303,40 @@ mod generated {
         }
     }
 }
+
+#[test]
+fn deep_nesting_is_cut_not_a_stack_overflow() {
+    // Deeper than the tree keeps (its text survives), within what the parsers may read.
+    let depth = 1_000;
+    for (body, format) in [
+        (format!("{}deep\n", "> ".repeat(depth)), Format::Markdown),
+        (format!("{}deep\n", "- ".repeat(depth)), Format::Markdown),
+        (
+            format!("{}deep", "<blockquote>".repeat(depth)),
+            Format::Html,
+        ),
+        (
+            format!("{}deep", "<div><b>".repeat(depth / 2)),
+            Format::Html,
+        ),
+    ] {
+        let t = std::time::Instant::now();
+        for to in [Format::Markdown, Format::Html, Format::ProseMirror] {
+            let out = through_yjs(&body, format, to);
+            assert!(
+                out.contains("deep"),
+                "{format:?} → {to:?}: {}",
+                &out[out.len().saturating_sub(300)..]
+            );
+        }
+        assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
+    }
+    // Deeper still: refused before parsing (the parsers are quadratic in it).
+    for (body, format) in [
+        ("> ".repeat(50_000), Format::Markdown),
+        ("<div><b>".repeat(50_000), Format::Html),
+    ] {
+        let e = import(&Doc::new(), "default", format, &body, Mode::Replace).unwrap_err();
+        assert!(e.to_string().contains("levels deep"), "{e}");
+    }
+}

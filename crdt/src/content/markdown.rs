@@ -8,7 +8,7 @@
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde_json::{json, Map, Value};
 
-use super::prosemirror::{Mark, Node};
+use super::prosemirror::{Mark, Node, MAX_DEPTH};
 use super::tidy;
 
 // ---- Markdown → Node ----
@@ -18,6 +18,8 @@ pub fn parse(src: &str) -> Node {
     let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut stack: Vec<Node> = vec![Node::doc(Vec::new())];
     let mut marks: Vec<Mark> = Vec::new();
+    // Blocks opened beyond MAX_DEPTH: not kept as nodes, their content goes to the deepest one.
+    let mut flattened = 0usize;
     for event in Parser::new_ext(src, options) {
         match event {
             Event::Start(tag) => match tag {
@@ -34,12 +36,19 @@ pub fn parse(src: &str) -> Node {
                     }
                     marks.push(mark("link", attrs));
                 }
+                other if stack.len() >= MAX_DEPTH => {
+                    flattened += 1;
+                    if matches!(other, Tag::Paragraph | Tag::Item | Tag::Heading { .. }) {
+                        push_text(&mut stack, " ", &marks);
+                    }
+                }
                 other => stack.push(open(other)),
             },
             Event::End(end) => match end {
                 TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link => {
                     marks.pop();
                 }
+                _ if flattened > 0 => flattened -= 1,
                 _ => {
                     let node = close(stack.pop().unwrap_or_default());
                     if let Some(parent) = stack.last_mut() {
@@ -203,6 +212,7 @@ fn close(mut n: Node) -> Node {
         }
         "listItem" | "taskItem" | "blockquote" => n.content = tidy::blocks(n.content),
         "bulletList" | "orderedList" => {
+            n.content = tidy::items(n.content);
             if n.content.iter().any(|c| c.kind == "taskItem") {
                 n.kind = "taskList".into();
                 n.attrs.clear();
