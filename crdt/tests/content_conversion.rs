@@ -305,6 +305,30 @@ mod generated {
 }
 
 #[test]
+fn tiptap_link_attributes_do_not_change_the_markdown() {
+    let doc = Doc::new();
+    let pm = json!({"type": "doc", "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "a "},
+        {"type": "text", "text": "bold", "marks": [{"type": "bold", "attrs": {}}]},
+        {"type": "text", "text": " and "},
+        {"type": "text", "text": "link", "marks": [{"type": "link", "attrs": {
+            "href": "https://l.test", "target": "_blank", "rel": "noopener noreferrer nofollow", "class": null}}]},
+    ]}]});
+    import(
+        &doc,
+        "default",
+        Format::ProseMirror,
+        &pm.to_string(),
+        Mode::Replace,
+    )
+    .expect("import");
+    assert_eq!(
+        export(&doc, "default", Format::Markdown).expect("md"),
+        "a **bold** and [link](https://l.test)\n"
+    );
+}
+
+#[test]
 fn deep_nesting_is_cut_not_a_stack_overflow() {
     // Deeper than the tree keeps (its text survives), within what the parsers may read.
     let depth = 1_000;

@@ -471,7 +471,11 @@ fn marked(nodes: &[Node]) -> Vec<(String, Vec<String>)> {
             .marks
             .iter()
             .filter(|m| m.kind == "code" || delimiters(m, Style::Html).is_some())
-            .map(|m| format!("{}{:?}", m.kind, m.attrs))
+            // What Markdown keeps of a mark: a link's href and title only.
+            .map(|m| match m.kind.as_str() {
+                "link" => format!("link {:?} {:?}", m.attrs.get("href"), m.attrs.get("title")),
+                other => other.to_string(),
+            })
             .collect();
         marks.sort();
         match &n.text {
