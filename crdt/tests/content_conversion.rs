@@ -312,7 +312,7 @@ fn tiptap_link_attributes_do_not_change_the_markdown() {
         {"type": "text", "text": "bold", "marks": [{"type": "bold", "attrs": {}}]},
         {"type": "text", "text": " and "},
         {"type": "text", "text": "link", "marks": [{"type": "link", "attrs": {
-            "href": "https://l.test", "target": "_blank", "rel": "noopener noreferrer nofollow", "class": null}}]},
+            "href": "https://l.test", "target": "_blank", "rel": "noopener noreferrer nofollow", "class": null, "title": null}}]},
     ]}]});
     import(
         &doc,

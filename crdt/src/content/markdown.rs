@@ -473,7 +473,14 @@ fn marked(nodes: &[Node]) -> Vec<(String, Vec<String>)> {
             .filter(|m| m.kind == "code" || delimiters(m, Style::Html).is_some())
             // What Markdown keeps of a mark: a link's href and title only.
             .map(|m| match m.kind.as_str() {
-                "link" => format!("link {:?} {:?}", m.attrs.get("href"), m.attrs.get("title")),
+                "link" => format!(
+                    "link {:?} {:?}",
+                    m.attrs.get("href").and_then(Value::as_str),
+                    m.attrs
+                        .get("title")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                ),
                 other => other.to_string(),
             })
             .collect();
