@@ -220,3 +220,147 @@ fn text_roots_are_not_rich_text() {
     assert!(import(&doc, "notes", Format::Html, "<p>x</p>", Mode::Replace).is_err());
     assert!(export(&doc, "missing", Format::Markdown).is_err());
 }
+
+mod generated {
+    //! Random Tiptap documents: ProseMirror JSON → Yjs → JSON is a fixed point that keeps every
+    //! character's marks, and their Markdown survives a trip through Yjs unchanged.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    const MARKS: [&str; 5] = ["bold", "italic", "strike", "code", "link"];
+
+    fn run() -> impl Strategy<Value = (String, Vec<usize>)> {
+        (
+            "[a-z]{1,6}( [a-z]{1,6}){0,2}",
+            proptest::sample::subsequence((0..MARKS.len()).collect::<Vec<_>>(), 0..3),
+        )
+    }
+
+    fn doc() -> impl Strategy<Value = Value> {
+        let block = (0u8..3, proptest::collection::vec(run(), 1..5));
+        proptest::collection::vec(block, 1..4).prop_map(|blocks| {
+            let content: Vec<Value> = blocks
+                .into_iter()
+                .map(|(kind, runs)| {
+                    let text: Vec<Value> = runs
+                        .into_iter()
+                        .map(|(text, marks)| {
+                            let marks: Vec<Value> = marks
+                                .into_iter()
+                                .map(|m| match MARKS[m] {
+                                    "link" => json!({"type": "link", "attrs": {"href": "https://l.test"}}),
+                                    name => json!({"type": name, "attrs": {}}),
+                                })
+                                .collect();
+                            if marks.is_empty() {
+                                json!({"type": "text", "text": text})
+                            } else {
+                                json!({"type": "text", "text": text, "marks": marks})
+                            }
+                        })
+                        .collect();
+                    match kind {
+                        0 => json!({"type": "paragraph", "content": text}),
+                        1 => json!({"type": "heading", "attrs": {"level": 2}, "content": text}),
+                        _ => json!({"type": "blockquote", "content": [{"type": "paragraph", "content": text}]}),
+                    }
+                })
+                .collect();
+            json!({"type": "doc", "content": content})
+        })
+    }
+
+    /// Each character with the set of its mark names, in document order.
+    fn marked_chars(v: &Value, out: &mut Vec<(char, Vec<String>)>) {
+        if let Some(text) = v["text"].as_str() {
+            let mut marks: Vec<String> = v["marks"]
+                .as_array()
+                .map(|m| m.iter().map(|m| m["type"].to_string()).collect())
+                .unwrap_or_default();
+            marks.sort();
+            out.extend(text.chars().map(|c| (c, marks.clone())));
+        }
+        for c in v["content"].as_array().into_iter().flatten() {
+            marked_chars(c, out);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn prosemirror_json_through_yjs_is_a_fixed_point(pm in doc()) {
+            let once: Value = serde_json::from_str(&through_yjs(&pm.to_string(), Format::ProseMirror, Format::ProseMirror)).expect("json");
+            let twice: Value = serde_json::from_str(&through_yjs(&once.to_string(), Format::ProseMirror, Format::ProseMirror)).expect("json");
+            prop_assert_eq!(&once, &twice);
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            marked_chars(&pm, &mut want);
+            marked_chars(&once, &mut got);
+            prop_assert_eq!(want, got);
+            let md = through_yjs(&once.to_string(), Format::ProseMirror, Format::Markdown);
+            prop_assert_eq!(&through_yjs(&md, Format::Markdown, Format::Markdown), &md);
+        }
+    }
+}
+
+#[test]
+fn tiptap_link_attributes_do_not_change_the_markdown() {
+    let doc = Doc::new();
+    let pm = json!({"type": "doc", "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "a "},
+        {"type": "text", "text": "bold", "marks": [{"type": "bold", "attrs": {}}]},
+        {"type": "text", "text": " and "},
+        {"type": "text", "text": "link", "marks": [{"type": "link", "attrs": {
+            "href": "https://l.test", "target": "_blank", "rel": "noopener noreferrer nofollow", "class": null, "title": null}}]},
+    ]}]});
+    import(
+        &doc,
+        "default",
+        Format::ProseMirror,
+        &pm.to_string(),
+        Mode::Replace,
+    )
+    .expect("import");
+    assert_eq!(
+        export(&doc, "default", Format::Markdown).expect("md"),
+        "a **bold** and [link](https://l.test)\n"
+    );
+}
+
+#[test]
+fn deep_nesting_is_cut_not_a_stack_overflow() {
+    // Deeper than the tree keeps (its text survives), within what the parsers may read.
+    let depth = 1_000;
+    for (body, format) in [
+        (format!("{}deep\n", "> ".repeat(depth)), Format::Markdown),
+        (format!("{}deep\n", "- ".repeat(depth)), Format::Markdown),
+        (
+            format!("{}deep", "<blockquote>".repeat(depth)),
+            Format::Html,
+        ),
+        (
+            format!("{}deep", "<div><b>".repeat(depth / 2)),
+            Format::Html,
+        ),
+    ] {
+        let t = std::time::Instant::now();
+        for to in [Format::Markdown, Format::Html, Format::ProseMirror] {
+            let out = through_yjs(&body, format, to);
+            assert!(
+                out.contains("deep"),
+                "{format:?} → {to:?}: {}",
+                &out[out.len().saturating_sub(300)..]
+            );
+        }
+        assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
+    }
+    // Deeper still: refused before parsing (the parsers are quadratic in it).
+    for (body, format) in [
+        ("> ".repeat(50_000), Format::Markdown),
+        ("<div><b>".repeat(50_000), Format::Html),
+    ] {
+        let e = import(&Doc::new(), "default", format, &body, Mode::Replace).unwrap_err();
+        assert!(e.to_string().contains("levels deep"), "{e}");
+    }
+}

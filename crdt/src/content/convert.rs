@@ -72,6 +72,58 @@ pub enum ConvertError {
     NotJson(String),
     #[error(transparent)]
     Invalid(#[from] InvalidJson),
+    #[error("the content nests more than {MAX_NESTING} levels deep")]
+    TooDeep,
+}
+
+/// Deepest nesting a Markdown or HTML body may have. The parsers take time quadratic in it
+/// (html5ever checks its open elements per tag), so bodies that nest deeper are refused before
+/// parsing; beyond [`prosemirror::MAX_DEPTH`] the structure is kept as text anyway.
+pub const MAX_NESTING: usize = 2_000;
+
+/// A cheap upper bound of how deep `body` nests: for Markdown, the longest run of container
+/// markers and indentation that starts a line; for HTML, start tags not yet closed.
+fn nesting(body: &str, format: Format) -> usize {
+    match format {
+        Format::Markdown => body
+            .lines()
+            .map(|l| {
+                l.bytes()
+                    .take_while(|b| b" \t>-*+.)0123456789".contains(b))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0),
+        Format::Html => {
+            const VOID: [&str; 14] = [
+                "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                "param", "source", "track", "wbr",
+            ];
+            let (mut depth, mut deepest) = (0usize, 0usize);
+            let mut rest = body;
+            while let Some(i) = rest.find('<') {
+                rest = &rest[i + 1..];
+                let end = rest.find('>').unwrap_or(rest.len());
+                let tag = &rest[..end];
+                if let Some(_closing) = tag.strip_prefix('/') {
+                    depth = depth.saturating_sub(1);
+                } else if tag.starts_with(|c: char| c.is_ascii_alphabetic()) && !tag.ends_with('/')
+                {
+                    let name: String = tag
+                        .chars()
+                        .take_while(char::is_ascii_alphanumeric)
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    if !VOID.contains(&name.as_str()) {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                }
+            }
+            deepest
+        }
+        Format::ProseMirror | Format::Text => 0,
+    }
 }
 
 fn kind_name(k: Kind) -> &'static str {
@@ -145,6 +197,9 @@ pub fn export(doc: &Doc, key: &str, format: Format) -> Result<String, ConvertErr
 
 /// Parses `body` in a rich format into a ProseMirror document.
 pub fn parse(body: &str, format: Format) -> Result<Node, ConvertError> {
+    if nesting(body, format) > MAX_NESTING {
+        return Err(ConvertError::TooDeep);
+    }
     Ok(match format {
         Format::Markdown => markdown::parse(body),
         Format::Html => html::parse(body),

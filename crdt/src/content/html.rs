@@ -7,7 +7,7 @@ use ego_tree::NodeRef;
 use scraper::{Html, Node as Dom};
 use serde_json::{json, Map, Value};
 
-use super::prosemirror::{Mark, Node};
+use super::prosemirror::{Mark, Node, MAX_DEPTH};
 use super::tidy;
 
 // ---- Node → HTML ----
@@ -135,6 +135,18 @@ pub fn parse(src: &str) -> Node {
 }
 
 fn walk_children(parent: NodeRef<Dom>, marks: &[Mark], pre: bool, out: &mut Vec<Node>) {
+    if parent.ancestors().count() >= MAX_DEPTH {
+        // Too deep to keep its structure: its text.
+        let text: String = parent
+            .descendants()
+            .filter_map(|d| d.value().as_text().map(|t| t.to_string()))
+            .collect();
+        let text = if pre { text } else { collapse(&text) };
+        if !text.is_empty() {
+            out.push(Node::text(text, marks.to_vec()));
+        }
+        return;
+    }
     for child in parent.children() {
         walk(child, marks, pre, out);
     }
@@ -231,7 +243,7 @@ fn walk(node: NodeRef<Dom>, marks: &[Mark], pre: bool, out: &mut Vec<Node>) {
             let task = attr("data-type").as_deref() == Some("taskList");
             let mut items = Vec::new();
             walk_children(node, marks, false, &mut items);
-            let mut items: Vec<Node> = items.into_iter().filter(|n| !n.is_text()).collect();
+            let mut items = tidy::items(items);
             let mut attrs = Map::new();
             let kind = if task || items.iter().any(|i| i.kind == "taskItem") {
                 for i in &mut items {

@@ -54,6 +54,13 @@ pub struct InvalidJson {
 /// marks of one text node in.
 const MARK_RANK: [&str; 6] = ["link", "bold", "code", "italic", "strike", "underline"];
 
+/// Deepest nesting the conversions build: every step over a tree (reading, writing, rendering,
+/// dropping it) recurses, and input from the network must not overflow a thread's stack.
+/// Deeper content in Markdown or HTML becomes its text; Yjs elements deeper than twice this
+/// (what no import writes) come out empty. (ProseMirror JSON is bounded by serde_json's own
+/// limit of 128.)
+pub const MAX_DEPTH: usize = 100;
+
 impl Node {
     pub fn element(kind: &str, attrs: Map<String, Value>, content: Vec<Node>) -> Node {
         Node {
@@ -260,7 +267,7 @@ pub fn fragment_json<T: ReadTxn>(txn: &T, fragment: &XmlFragmentRef) -> Value {
     let content: Vec<Value> = fragment
         .children(txn)
         .map(|child| match child {
-            XmlOut::Element(e) => element_node(txn, &e).to_json(),
+            XmlOut::Element(e) => element_node(txn, &e, 1).to_json(),
             XmlOut::Text(t) => {
                 Value::Array(text_nodes(txn, &t).iter().map(Node::to_json).collect())
             }
@@ -275,7 +282,7 @@ pub fn fragment_node<T: ReadTxn>(txn: &T, fragment: &XmlFragmentRef) -> Node {
     let mut content = Vec::new();
     for child in fragment.children(txn) {
         match child {
-            XmlOut::Element(e) => content.push(element_node(txn, &e)),
+            XmlOut::Element(e) => content.push(element_node(txn, &e, 1)),
             XmlOut::Text(t) => content.extend(text_nodes(txn, &t)),
             XmlOut::Fragment(_) => {}
         }
@@ -290,15 +297,18 @@ fn out_json(o: &Out) -> Value {
     }
 }
 
-fn element_node<T: ReadTxn>(txn: &T, e: &XmlElementRef) -> Node {
+fn element_node<T: ReadTxn>(txn: &T, e: &XmlElementRef, depth: usize) -> Node {
     let attrs: Map<String, Value> = e
         .attributes(txn)
         .map(|(k, v)| (k.to_string(), out_json(&v)))
         .collect();
     let mut content = Vec::new();
+    if depth >= 2 * MAX_DEPTH {
+        return Node::element(e.tag(), attrs, content);
+    }
     for child in e.children(txn) {
         match child {
-            XmlOut::Element(c) => content.push(element_node(txn, &c)),
+            XmlOut::Element(c) => content.push(element_node(txn, &c, depth + 1)),
             XmlOut::Text(t) => content.extend(text_nodes(txn, &t)),
             XmlOut::Fragment(_) => {}
         }

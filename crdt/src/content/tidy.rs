@@ -76,3 +76,26 @@ pub fn inline(children: Vec<Node>, trim: bool) -> Vec<Node> {
     out.retain(|n| n.text.as_deref() != Some(""));
     out
 }
+
+/// Children of a list: anything that is not an item (text of a list cut at the nesting limit,
+/// stray HTML) goes into an item of its own.
+pub fn items(children: Vec<Node>) -> Vec<Node> {
+    let mut out = Vec::new();
+    let mut stray: Vec<Node> = Vec::new();
+    let flush = |stray: &mut Vec<Node>, out: &mut Vec<Node>| {
+        let content = blocks(std::mem::take(stray));
+        if !content.is_empty() {
+            out.push(Node::element("listItem", Default::default(), content));
+        }
+    };
+    for c in children {
+        if c.kind == "listItem" || c.kind == "taskItem" {
+            flush(&mut stray, &mut out);
+            out.push(c);
+        } else {
+            stray.push(c);
+        }
+    }
+    flush(&mut stray, &mut out);
+    out
+}

@@ -44,7 +44,7 @@ pub(crate) fn convert_error(e: ConvertError) -> HttpResponse {
     match e {
         ConvertError::NoRoot(_) => problem(StatusCode::NOT_FOUND, "root-not-found", &detail),
         ConvertError::WrongKind { .. } => problem(StatusCode::CONFLICT, "wrong-root-type", &detail),
-        ConvertError::NotJson(_) | ConvertError::Invalid(_) => {
+        ConvertError::NotJson(_) | ConvertError::Invalid(_) | ConvertError::TooDeep => {
             problem(StatusCode::BAD_REQUEST, "invalid-content", &detail)
         }
     }
