@@ -9,9 +9,12 @@
 //      (hibernated on Weft), then of the same documents after an edit (live);
 //   4. wakes --wakes other idle documents: an observer joins each, the idle client edits, and the
 //      delay until the observer has the edit is recorded (first update after waking), then a
-//      second edit (the document now live) for comparison.
+//      second edit (the document now live) for comparison. With --cursor-first MS the idle
+//      client first moves its cursor (its awareness state), as an editor does when the user
+//      clicks, and edits MS later; the time is still counted from the edit.
 //   node bench/doc-memory.mjs --server weft=ws://127.0.0.1:9101/ws@PID --server ref=ws://127.0.0.1:9102@PID \
 //        [--docs 40] [--edits 40000] [--settle 15] [--fresh 5] [--wakes 20] [--seed 17] [--unload 0]
+//        [--cursor-first 0]
 // --unload S: then every client leaves, and the RSS is sampled again S seconds later (once the
 // server unloaded the documents: give it more than its --doc-idle).
 // stdout: a table per server, then the JSON summary as the last line. Needs `npm ci` in tests/js
@@ -29,7 +32,7 @@ const { WebsocketProvider } = require('y-websocket')
 const WebSocket = require('ws')
 
 const servers = []
-const opts = { docs: 40, edits: 40000, settle: 15, fresh: 5, wakes: 20, seed: 17, unload: 0 }
+const opts = { docs: 40, edits: 40000, settle: 15, fresh: 5, wakes: 20, seed: 17, unload: 0, 'cursor-first': 0 }
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]
   const v = process.argv[++i]
@@ -191,6 +194,10 @@ async function measure (server, history) {
     const observer = connect(server.url, `${room}-${i}`, new Y.Doc())
     await observer.synced
     await sleep(100)
+    if (opts['cursor-first'] > 0) {
+      idle[i].provider.awareness.setLocalStateField('cursor', { index: k })
+      await sleep(opts['cursor-first'])
+    }
     wake.push(await delivered(idle[i], observer, `w${k}.`))
     await sleep(50)
     live.push(await delivered(idle[i], observer, `l${k}.`))
