@@ -14,7 +14,10 @@
 //      clicks, and edits MS later; the time is still counted from the edit.
 //   node bench/doc-memory.mjs --server weft=ws://127.0.0.1:9101/ws@PID --server ref=ws://127.0.0.1:9102@PID \
 //        [--docs 40] [--edits 40000] [--settle 15] [--fresh 5] [--wakes 20] [--seed 17] [--unload 0]
-//        [--cursor-first 0]
+//        [--cursor-first 0] [--rehibernate 0]
+// --rehibernate S: every second fresh-load pair is measured live first, then idle again S
+// seconds later (give Weft a shorter --hibernate-after in WEFT_ARGS), so neither kind always
+// goes first.
 // --unload S: then every client leaves, and the RSS is sampled again S seconds later (once the
 // server unloaded the documents: give it more than its --doc-idle).
 // stdout: a table per server, then the JSON summary as the last line. Needs `npm ci` in tests/js
@@ -32,7 +35,7 @@ const { WebsocketProvider } = require('y-websocket')
 const WebSocket = require('ws')
 
 const servers = []
-const opts = { docs: 40, edits: 40000, settle: 15, fresh: 5, wakes: 20, seed: 17, unload: 0, 'cursor-first': 0 }
+const opts = { docs: 40, edits: 40000, settle: 15, fresh: 5, wakes: 20, seed: 17, unload: 0, 'cursor-first': 0, rehibernate: 0 }
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]
   const v = process.argv[++i]
@@ -180,6 +183,16 @@ async function measure (server, history) {
   const freshLive = []
   const chars = history.chars
   for (let i = 0; i < opts.fresh; i++) {
+    if (opts.rehibernate > 0 && i % 2 === 1) {
+      // The other order: live first, then idle again once the server had --rehibernate s
+      // (longer than its --hibernate-after) to put the document back to sleep.
+      idle[i].doc.getText('t').insert(0, 'x')
+      await sleep(300)
+      freshLive.push(await freshLoad(server.url, `${room}-${i}`, chars + 1))
+      await sleep(opts.rehibernate * 1000)
+      freshIdle.push(await freshLoad(server.url, `${room}-${i}`, chars + 1))
+      continue
+    }
     freshIdle.push(await freshLoad(server.url, `${room}-${i}`, chars))
     idle[i].doc.getText('t').insert(0, 'x') // wakes it
     await sleep(300)
