@@ -48,6 +48,23 @@ impl Harness {
         self.registry.handle(&self.name)
     }
 
+    /// `a` writes "kept" (seen by `watcher`), the store turns `mode`, then `b`'s write over the
+    /// size limit is refused (b closed 1009): the document is tainted. Returns (a, watcher, b).
+    async fn tainted(&self, mode: Mode) -> (Session, Session, Session) {
+        let a = self.join().await;
+        let mut watcher = self.join().await;
+        a.write("kept").await;
+        assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
+        self.store.set(mode);
+        let mut b = self.join().await;
+        b.write(&big()).await;
+        assert_eq!(
+            b.closed_within(Duration::from_secs(2)).await,
+            Some(Close::DocumentTooLarge)
+        );
+        (a, watcher, b)
+    }
+
     async fn join(&self) -> Session {
         let (outbound, out) = mpsc::channel(256);
         let (close, closed) = oneshot::channel();
@@ -295,17 +312,7 @@ async fn a_refused_write_taints_and_the_rebuild_drops_it() {
 #[tokio::test]
 async fn tainted_while_the_store_is_down_serves_nothing_until_rebuilt() {
     let h = Harness::new();
-    let a = h.join().await;
-    let mut watcher = h.join().await;
-    a.write("kept").await;
-    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
-    h.store.set(Mode::Down);
-    let mut b = h.join().await;
-    b.write(&big()).await;
-    assert_eq!(
-        b.closed_within(Duration::from_secs(2)).await,
-        Some(Close::DocumentTooLarge)
-    );
+    let (_a, mut watcher, _b) = h.tainted(Mode::Down).await;
     let mut c = h.join().await;
     c.sync().await;
     let reader = {
@@ -366,17 +373,7 @@ async fn writes_while_tainted_wait_for_the_rebuild_and_are_kept() {
 #[tokio::test]
 async fn a_failed_rebuild_stays_tainted_and_is_retried() {
     let h = Harness::new();
-    let a = h.join().await;
-    let mut watcher = h.join().await;
-    a.write("kept").await;
-    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
-    h.store.set(Mode::LoadFails);
-    let mut b = h.join().await;
-    b.write(&big()).await;
-    assert_eq!(
-        b.closed_within(Duration::from_secs(2)).await,
-        Some(Close::DocumentTooLarge)
-    );
+    let (_a, _watcher, _b) = h.tainted(Mode::LoadFails).await;
     let mut c = h.join().await;
     c.sync().await;
     assert_eq!(c.receive(Duration::from_millis(600)).await, 0);
@@ -391,17 +388,7 @@ async fn a_failed_rebuild_stays_tainted_and_is_retried() {
 #[tokio::test]
 async fn tainted_too_long_refuses_retryably() {
     let h = Harness::new();
-    let a = h.join().await;
-    let mut watcher = h.join().await;
-    a.write("kept").await;
-    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
-    h.store.set(Mode::Down);
-    let mut b = h.join().await;
-    b.write(&big()).await;
-    assert_eq!(
-        b.closed_within(Duration::from_secs(2)).await,
-        Some(Close::DocumentTooLarge)
-    );
+    let (_a, _watcher, _b) = h.tainted(Mode::Down).await;
     let mut c = h.join().await;
     let read = h.read().await.expect("answered");
     assert!(matches!(read, Err(Refused::Recovering)), "{read:?}");
@@ -633,17 +620,7 @@ async fn a_commit_refused_for_good_is_dropped_not_retried() {
 #[tokio::test]
 async fn no_version_is_taken_from_a_tainted_document() {
     let h = Harness::new();
-    let a = h.join().await;
-    let mut watcher = h.join().await;
-    a.write("kept").await;
-    assert!(watcher.until_text("kept", Duration::from_secs(2)).await);
-    h.store.set(Mode::LoadFails);
-    let mut b = h.join().await;
-    b.write(&big()).await;
-    assert_eq!(
-        b.closed_within(Duration::from_secs(2)).await,
-        Some(Close::DocumentTooLarge)
-    );
+    let (_a, _watcher, _b) = h.tainted(Mode::LoadFails).await;
     let saved = h
         .handle()
         .save_version(crate::store::VersionKind::Manual, Some("now".into()))
